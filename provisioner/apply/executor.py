@@ -1,0 +1,186 @@
+"""Apply one host's planned changes: lock, re-check, atomic writes, systemd, health gate, roll back on failure."""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provisioner.apply.facts import gather
+from provisioner.model import Action, Change, DesiredHost, HostPlan, ObservedHost
+from provisioner.plan import dir_fingerprint, observed_fingerprint
+from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.transport import Transport, TransportError
+from provisioner.remote.writes import WriteBatch, lock_script, restore_script, systemctl_script, unlock_script, write_script
+
+
+class HostStatus(enum.Enum):
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    FAILED = "failed"  # tried and failed; the host was put back on its previous files
+    UNREACHABLE = "unreachable"
+    NOT_REACHED = "not-reached"  # the rollout stopped before this host
+    REFUSED = "refused"  # drifted since the plan, or locked by another run
+
+
+@dataclass
+class HostResult:
+    host: str
+    status: HostStatus
+    message: str = ""
+    applied: list[Change] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+    health: dict[str, str] = field(default_factory=dict)  # instance -> "ready after 9.1 s" / "not ready: ..."
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (HostStatus.UNCHANGED, HostStatus.CHANGED)
+
+
+Progress = Callable[[str, str], None]  # (host, what is happening)
+
+
+class ApplyFailed(Exception):
+    pass
+
+
+def lock_holder() -> str:
+    return f"{socket.gethostname()} pid={os.getpid()} run={uuid.uuid4().hex[:12]} at={int(time.time())}"
+
+
+def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
+    """Targets whose observed state is not what the plan was made against."""
+    out = []
+    for c in planned.changes:
+        if c.kind == "file":
+            now = observed_fingerprint(observed.files.get(c.target))
+        elif c.kind == "dir":
+            now = dir_fingerprint(observed.dirs.get(c.target))
+        else:
+            continue
+        if now != c.before:
+            out.append(c.target)
+    return out
+
+
+def apply_host(
+    t: Transport,
+    desired: DesiredHost,
+    planned: HostPlan,
+    *,
+    become: bool = False,
+    progress: Progress | None = None,
+    health_poll: float = 0.5,
+    lock_force: bool = False,
+) -> HostResult:
+    say = progress or (lambda h, m: None)
+    h = desired.name
+    if not planned.has_changes:
+        return HostResult(h, HostStatus.UNCHANGED, "no changes")
+    root = transport_root(t)
+    holder = lock_holder()
+    res = run_script(t, lock_script(holder, root, force=lock_force), become=become)
+    out = res.text().strip()
+    if not res.ok or not out.startswith("LOCKED"):
+        held = out.removeprefix("HELD ").strip() if out.startswith("HELD") else res.err_text()
+        return HostResult(h, HostStatus.REFUSED, f"host is locked by another run ({held}); if that run is dead, "
+                          "clear the lock with `provision unlock`")
+    try:
+        return _apply_locked(t, desired, planned, root, become, say, health_poll)
+    finally:
+        try:
+            run_script(t, unlock_script(holder, root), become=become)
+        except TransportError:
+            pass
+
+
+def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
+                  health_poll: float) -> HostResult:
+    h = desired.name
+    say(h, "re-checking facts")
+    observed = gather(t, desired, become=become)
+    moved = drift(planned, observed)
+    if moved:
+        return HostResult(h, HostStatus.REFUSED, "host changed since the plan was made: " + ", ".join(moved[:5])
+                          + (" ..." if len(moved) > 5 else "") + "; run plan again")
+    todo = [c for c in planned.changes if c.action is not Action.NOOP]
+    file_targets = {c.target for c in todo if c.kind == "file"}
+    dir_targets = {c.target for c in todo if c.kind == "dir"}
+    files = [f for f in desired.files if f.path in file_targets]
+    dirs = [d for d in desired.dirs if d.path in dir_targets]
+    user = next((c.target for c in todo if c.kind == "user"), None)
+    batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
+                       run_id=uuid.uuid4().hex[:8])
+    result = HostResult(h, HostStatus.CHANGED, applied=todo)
+    if files or dirs or user:
+        say(h, f"writing {len(files)} file(s)")
+        res = run_script(t, write_script(batch, root, chown=not root), become=become)
+        if not res.ok or "WROTE" not in res.text():
+            # phase 1 failed before any rename, or phase 2 failed part way: put back what may have moved
+            _restore(t, [f.path for f in files], root, become)
+            return HostResult(h, HostStatus.FAILED, f"writing files failed: {res.err_text()[:400]}; host left on its "
+                              "previous files", rolled_back=True)
+    svc_changes = [c for c in todo if c.kind == "service"]
+    if not svc_changes or root:
+        return result
+    unit_changed = any(f.path.endswith(".service") for f in files)
+    restart = [c.target for c in svc_changes if c.action is Action.RESTART]
+    start = [c.target for c in svc_changes if c.action is Action.START]
+    stop = [c.target for c in svc_changes if c.action is Action.STOP]
+    removed_unit_files = [f"/etc/systemd/system/{u}" for u in stop]
+    say(h, "systemctl: " + ", ".join(restart + start + stop))
+    res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files), become=become)
+    result.restarted = restart + start
+    failure = None if res.ok else f"systemctl failed: {res.err_text()[:400]}"
+    if failure is None:
+        failure = _health_gate(t, desired, restart + start, result, say, health_poll)
+    if failure is None:
+        return result
+    say(h, "rolling back")
+    _restore(t, [f.path for f in files], root, become)
+    try:
+        run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become)
+    except TransportError:
+        pass
+    result.status = HostStatus.FAILED
+    result.rolled_back = True
+    result.message = f"{failure}; host put back on its previous files"
+    return result
+
+
+def _restore(t: Transport, paths: list[str], root: str, become: bool) -> None:
+    if paths:
+        run_script(t, restore_script(paths, root), become=become)
+
+
+def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
+                 poll: float) -> str | None:
+    """Each restarted instance must answer its health path with 200 within its timeout."""
+    services = [s for s in desired.services if s.unit in units]
+    start = time.monotonic()
+    pending = {s.unit: s for s in services}
+    last: dict[str, str] = {}
+    while pending:
+        for unit, s in list(pending.items()):
+            try:
+                r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))
+                if r.status == 200:
+                    result.health[s.instance] = f"ready after {time.monotonic() - start:.1f} s"
+                    say(desired.name, f"{s.instance} ready")
+                    del pending[unit]
+                    continue
+                last[unit] = f"HTTP {r.status}"
+            except TransportError as exc:
+                last[unit] = exc.detail
+            if time.monotonic() - start > s.health_timeout:
+                result.health[s.instance] = f"not ready after {s.health_timeout:.0f} s: {last.get(unit, '')}"
+                return f"{s.instance} did not answer {s.health_path} on port {s.port} within {s.health_timeout:.0f} s " \
+                       f"({last.get(unit, 'no answer')})"
+        if pending:
+            time.sleep(poll)
+    return None

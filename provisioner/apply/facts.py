@@ -1,0 +1,46 @@
+"""Gather one host's facts in a single batched probe, for exactly what its desired state names."""
+
+from __future__ import annotations
+
+from provisioner.model import DesiredHost, ObservedHost
+from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
+from provisioner.remote.transport import Transport, TransportError
+
+
+class FactsError(TransportError):
+    pass
+
+
+def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()) -> ProbeRequest:
+    unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")}
+                       | {"/etc/systemd/system"})
+    systemd = any(s.manager == "systemd" for s in desired.services) or not desired.services
+    return ProbeRequest(
+        files=tuple(f.path for f in desired.files),
+        dirs=tuple(d.path for d in desired.dirs),
+        users=(desired.service_user,) if desired.service_user else (),
+        units=tuple(s.unit for s in desired.services),
+        unit_dirs=tuple(unit_dirs),
+        systemd=systemd,
+        version_command=version_command,
+    )
+
+
+def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout: float = 120.0,
+           version_command: tuple[str, ...] = ()) -> ObservedHost:
+    req = probe_request(desired, version_command=version_command)
+    res = run_script(t, probe_script(req, transport_root(t)), become=become, timeout=timeout)
+    if not res.ok:
+        raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")
+    observed = parse_probe(t.host, req, res.text())
+    if observed.managed_units:
+        # units we manage but no longer want: ask for their state too, so the plan can say what stopping changes
+        extra = [u for u in observed.managed_units if u not in observed.services]
+        if extra:
+            req2 = ProbeRequest(units=tuple(extra), unit_dirs=())
+            res2 = run_script(t, probe_script(req2, transport_root(t)), become=become, timeout=timeout)
+            if res2.ok:
+                more = parse_probe(t.host, req2, res2.text())
+                observed.services.update(more.services)
+    return observed

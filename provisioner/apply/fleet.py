@@ -1,0 +1,105 @@
+"""Work many hosts at once: one transport per host for the whole run, facts and plans gathered in parallel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from provisioner.apply.facts import gather
+from provisioner.inventory.model import Host, Inventory
+from provisioner.model import DesiredHost, HostPlan, ObservedHost, Plan
+from provisioner.plan import plan_host
+from provisioner.remote.connect import SockFactory, open_transport, transport_root
+from provisioner.remote.transport import Transport, TransportError
+
+T = TypeVar("T")
+MAX_WORKERS = 64
+
+
+class Fleet:
+    """Open transports, one per host, reused by every stage of the run and closed at its end."""
+
+    def __init__(self, inv: Inventory, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None):
+        self.inv = inv
+        self.offline_dir = offline_dir
+        self.sock_factory = sock_factory
+        self._transports: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+
+    def transport(self, host: Host) -> Transport:
+        with self._lock:
+            t = self._transports.get(host.name)
+        if t is None:
+            t = open_transport(host, offline_dir=self.offline_dir, sock_factory=self.sock_factory)
+            with self._lock:
+                self._transports[host.name] = t
+        return t
+
+    def each(self, hosts: Iterable[Host], fn: Callable[[Host], T]) -> dict[str, T | BaseException]:
+        """Run fn per host in parallel; an exception is that host's result, never the run's."""
+        hosts = list(hosts)
+        out: dict[str, T | BaseException] = {}
+        if not hosts:
+            return out
+
+        def one(h: Host) -> tuple[str, T | BaseException]:
+            try:
+                return h.name, fn(h)
+            except Exception as exc:  # noqa: BLE001 - per-host results, the first exception must not win
+                return h.name, exc
+
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(hosts))) as pool:
+            for name, r in pool.map(one, hosts):
+                out[name] = r
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            ts = list(self._transports.values())
+            self._transports.clear()
+        for t in ts:
+            try:
+                t.close()
+            except Exception:  # noqa: BLE001,S110 - closing must not hide the run's real result
+                pass
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
+              observed_out: dict[str, ObservedHost] | None = None) -> Plan:
+    def one(h: Host) -> HostPlan:
+        t = fleet.transport(h)
+        obs = gather(t, desired[h.name], become=h.ssh.become and h.ssh.user != "root")
+        if observed_out is not None:
+            observed_out[h.name] = obs
+        manage = not transport_root(t) and h.service.manager == "systemd"
+        return plan_host(desired[h.name], obs, manage_services=manage)
+
+    results = fleet.each(hosts, one)
+    host_plans = []
+    for h in hosts:
+        r = results[h.name]
+        if isinstance(r, HostPlan):
+            host_plans.append(r)
+        else:
+            host_plans.append(HostPlan(h.name, (), error=_describe(r)))
+    return Plan(
+        inventory_path=fleet.inv.path,
+        inventory_sha256=fleet.inv.sha256,
+        hosts=tuple(host_plans),
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TransportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,71 @@
+"""Roll a plan out batch by batch: hosts of a batch in parallel, stop when failures exceed max_fail."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from provisioner.apply.executor import HostResult, HostStatus
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """How to roll out: batch sizes (counts or percentages, the last one repeating) and failure budget."""
+
+    serial: tuple[int | str, ...] = (1, "100%")
+    max_fail: int | str = 0
+    name: str = "default"
+
+
+def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> list[list[str]]:
+    out: list[list[str]] = []
+    total = len(hosts)
+    i = 0
+    step = 0
+    while i < len(hosts):
+        spec = serial[min(step, len(serial) - 1)] if serial else "100%"
+        size = _size(spec, total)
+        out.append(list(hosts[i: i + size]))
+        i += size
+        step += 1
+    return out
+
+
+def _size(spec: int | str, total: int) -> int:
+    if isinstance(spec, str) and spec.endswith("%"):
+        return max(1, math.ceil(total * float(spec[:-1]) / 100))
+    return max(1, int(spec))
+
+
+def fail_budget(max_fail: int | str, batch_size: int) -> int:
+    if isinstance(max_fail, str) and max_fail.endswith("%"):
+        return int(batch_size * float(max_fail[:-1]) / 100)
+    return int(max_fail)
+
+
+@dataclass
+class RolloutResult:
+    results: dict[str, HostResult] = field(default_factory=dict)
+    stopped_after_batch: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results.values())
+
+
+def roll_out(hosts: Sequence[str], playbook: Playbook,
+             run_batch: Callable[[list[str]], dict[str, HostResult]]) -> RolloutResult:
+    out = RolloutResult()
+    plan = batches(hosts, playbook.serial)
+    for n, batch in enumerate(plan, 1):
+        results = run_batch(batch)
+        out.results.update(results)
+        failed = sum(1 for r in results.values() if not r.ok)
+        if failed > fail_budget(playbook.max_fail, len(batch)):
+            out.stopped_after_batch = n
+            for rest in plan[n:]:
+                for h in rest:
+                    out.results[h] = HostResult(h, HostStatus.NOT_REACHED, f"rollout stopped after batch {n}")
+            break
+    return out

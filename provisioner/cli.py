@@ -1,0 +1,92 @@
+"""Command line: parse, wire the stages together, print through output/, map results to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout; logs go to stderr")
+    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("--limit", action="append", default=[], metavar="PATTERN",
+                   help="host, group or host/instance glob; repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="provision", description="Declarative provisioner for fleets of OpenClaw gateways.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="schema + isolation rules + config checks; no network")
+    p.add_argument("inventory")
+    _common(p)
+
+    p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
+    p.add_argument("inventory")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--placeholder-secrets", action="store_true",
+                   help="write where each secret would come from instead of its value")
+    _common(p)
+
+    p = sub.add_parser("plan", help="show what apply would change on every host")
+    p.add_argument("inventory")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
+    p.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply PLANFILE`")
+    p.add_argument("--offline", metavar="DIR", help="compare against DIR/<host>/... (render --out layout)")
+    _common(p)
+
+    p = sub.add_parser("apply", help="make the hosts match the inventory (or a saved plan)")
+    p.add_argument("target", metavar="INVENTORY|PLANFILE")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--playbook", metavar="FILE", help="rollout procedure (batches, max_fail)")
+    _common(p)
+
+    p = sub.add_parser("status", help="health of every instance")
+    p.add_argument("inventory")
+    _common(p)
+
+    p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
+    p.add_argument("inventory")
+    _common(p)
+
+    p = sub.add_parser("demo", help="validate, plan, apply and re-plan an example inventory into a local directory")
+    p.add_argument("--dir", default="openclaw-demo", help="where the demo inventory and its hosts go")
+    _common(p)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from provisioner import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        rc: int = handler(args)
+        return rc
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def emit_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def no_color(args: argparse.Namespace) -> bool:
+    return bool(args.no_color or os.environ.get("NO_COLOR"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

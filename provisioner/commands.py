@@ -1,0 +1,347 @@
+"""One function per CLI command: run the pipeline stages and report through output/; returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from typing import Any
+
+from provisioner.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, emit_json, no_color
+from provisioner.inventory.model import Host, Inventory
+from provisioner.inventory.select import LimitError, select
+from provisioner.model import Diagnostic, DesiredHost, Plan, Severity
+from provisioner.output.diagnostics import diagnostic_json, format_diagnostic, summary_line
+from provisioner.output.style import Style, stderr_style
+from provisioner.validate import Validated, validate_file
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_diags(v: Validated, style: Style) -> None:
+    for d in v.diagnostics:
+        _log(format_diagnostic(d, style))
+
+
+def _load(args: argparse.Namespace, path: str) -> Validated:
+    v = validate_file(path)
+    if not args.json or v.diagnostics:
+        _print_diags(v, stderr_style(no_color(args)))
+    return v
+
+
+# --- validate / render -------------------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    v = validate_file(args.inventory)
+    if args.json:
+        emit_json({"inventory": args.inventory, "valid": v.ok,
+                   "summary": {"errors": len(v.errors), "warnings": len(v.diagnostics) - len(v.errors)},
+                   "diagnostics": [diagnostic_json(d) for d in v.diagnostics]})
+    else:
+        style = stderr_style(no_color(args))
+        _print_diags(v, style)
+        if v.ok:
+            inv = v.inventory
+            assert inv is not None
+            n = sum(len(h.instances) for h in inv.hosts)
+            _log(f"{args.inventory}: valid ({len(inv.hosts)} host(s), {n} instance(s), OpenClaw "
+                 f"{inv.openclaw.version}); {summary_line(v.diagnostics)}")
+        else:
+            _log(f"{args.inventory}: invalid; {summary_line(v.diagnostics)}")
+    return EXIT_OK if v.ok else EXIT_ERROR
+
+
+def _secrets(args: argparse.Namespace) -> Any:
+    from provisioner.render.files import controller_secrets, placeholder_secrets
+
+    return placeholder_secrets if getattr(args, "placeholder_secrets", False) else controller_secrets()
+
+
+def _render(inv: Inventory, hosts: list[Host], secrets: Any) -> dict[str, DesiredHost] | Diagnostic:
+    from provisioner.render.files import SecretMissing, render_host
+
+    try:
+        return {h.name: render_host(inv, h, secrets) for h in hosts}
+    except SecretMissing as exc:
+        span = inv.span((*exc.instance.doc_path, "secrets", exc.name), key=True)
+        return Diagnostic(Severity.ERROR, f"{exc}: set it in the controller's environment (or use a file:)", span,
+                          "secret-missing")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    v = _load(args, args.inventory)
+    if not v.ok or v.inventory is None:
+        return EXIT_ERROR
+    inv = v.inventory
+    try:
+        hosts, _ = select(inv, args.limit)
+    except LimitError as exc:
+        _log(f"error: {exc}")
+        return EXIT_ERROR
+    desired = _render(inv, hosts, _secrets(args))
+    if isinstance(desired, Diagnostic):
+        _log(format_diagnostic(desired, stderr_style(no_color(args))))
+        return EXIT_ERROR
+    written = []
+    for dh in desired.values():
+        for f in dh.files:
+            dest = os.path.join(args.out, dh.name, f.path.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            tmp = dest + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(f.content)
+            os.chmod(tmp, f.mode)
+            os.replace(tmp, dest)
+            written.append(dest)
+    if args.json:
+        emit_json({"out": args.out, "files": written})
+    else:
+        _log(f"rendered {len(written)} file(s) for {len(desired)} host(s) under {args.out}")
+    return EXIT_OK
+
+
+# --- plan / apply --------------------------------------------------------------------------------------------
+
+class _Prepared:
+    def __init__(self, inv: Inventory, hosts: list[Host], desired: dict[str, DesiredHost], partial: bool) -> None:
+        self.inv = inv
+        self.hosts = hosts
+        self.desired = desired
+        self.partial = partial
+
+
+def _prepare(args: argparse.Namespace, path: str) -> _Prepared | None:
+    v = _load(args, path)
+    if not v.ok or v.inventory is None:
+        return None
+    inv = v.inventory
+    try:
+        hosts, partial = select(inv, args.limit)
+    except LimitError as exc:
+        _log(f"error: {exc}")
+        return None
+    desired = _render(inv, hosts, _secrets(args))
+    if isinstance(desired, Diagnostic):
+        _log(format_diagnostic(desired, stderr_style(no_color(args))))
+        return None
+    offline = getattr(args, "offline", None)
+    for h in hosts:
+        if offline or h.connection == "local":
+            desired[h.name] = owned_by_caller(desired[h.name])
+    return _Prepared(inv, hosts, desired, partial)
+
+
+def owned_by_caller(dh: DesiredHost) -> DesiredHost:
+    """A directory standing for a host cannot hold other users' files: expect them owned by whoever runs us."""
+    import grp
+    import pwd
+    from dataclasses import replace
+
+    user = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    return replace(dh, files=tuple(replace(f, owner=user, group=group) for f in dh.files),
+                   dirs=tuple(replace(d, owner=user, group=group) for d in dh.dirs))
+
+
+def _without_removals(plan: Plan) -> Plan:
+    from dataclasses import replace
+
+    from provisioner.model import Action
+
+    return replace(plan, hosts=tuple(
+        replace(h, changes=tuple(c for c in h.changes if not (c.kind == "service" and c.action is Action.STOP)))
+        for h in plan.hosts))
+
+
+def _make_plan(prep: _Prepared, fleet: Any) -> Plan:
+    from provisioner.apply.fleet import make_plan
+
+    plan = make_plan(fleet, prep.hosts, prep.desired)
+    return _without_removals(plan) if prep.partial else plan
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from provisioner.apply.fleet import Fleet
+    from provisioner.output.plan_view import render_plan
+    from provisioner.planfile import dumps, plan_json
+
+    prep = _prepare(args, args.inventory)
+    if prep is None:
+        return EXIT_ERROR
+    if args.offline and not os.path.isdir(args.offline):
+        _log(f"error: --offline {args.offline}: no such directory")
+        return EXIT_ERROR
+    with Fleet(prep.inv, offline_dir=args.offline) as fleet:
+        plan = _make_plan(prep, fleet)
+    if args.out:
+        with open(args.out + ".tmp", "w", encoding="utf-8") as f:
+            f.write(dumps(plan))
+        os.chmod(args.out + ".tmp", 0o600)
+        os.replace(args.out + ".tmp", args.out)
+    if args.json:
+        emit_json(plan_json(plan))
+    else:
+        sys.stdout.write(render_plan(plan, Style.for_stream(sys.stdout, no_color(args))))
+        if args.out:
+            _log(f"plan saved to {args.out}; apply it with: provision apply {args.out}")
+    if plan.has_errors:
+        return EXIT_ERROR
+    return EXIT_CHANGES if (args.detailed_exitcode and plan.has_changes) else EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from provisioner.apply.fleet import Fleet
+    from provisioner.output.plan_view import render_plan
+    from provisioner.planfile import PlanFileError, loads, looks_like_plan, plan_json
+
+    saved: Plan | None = None
+    inventory_path = args.target
+    try:
+        with open(args.target, encoding="utf-8") as f:
+            head = f.read()
+    except OSError as exc:
+        _log(f"error: {exc}")
+        return EXIT_ERROR
+    if looks_like_plan(head):
+        try:
+            saved = loads(head)
+        except PlanFileError as exc:
+            _log(f"error: {args.target}: {exc}")
+            return EXIT_ERROR
+        inventory_path = saved.inventory_path
+    prep = _prepare(args, inventory_path)
+    if prep is None:
+        return EXIT_ERROR
+    if saved is not None:
+        problem = _check_saved(saved, prep)
+        if problem:
+            _log(f"error: refusing to apply {args.target}: {problem}")
+            return EXIT_ERROR
+    out = Style.for_stream(sys.stdout, no_color(args))
+    with Fleet(prep.inv) as fleet:
+        plan = saved or _make_plan(prep, fleet)
+        if not args.json:
+            sys.stdout.write(render_plan(plan, out))
+        if plan.has_errors and saved is None:
+            _log("error: some hosts could not be planned; nothing was applied")
+            if args.json:
+                emit_json({"plan": plan_json(plan), "results": []})
+            return EXIT_ERROR
+        if not plan.has_changes:
+            if args.json:
+                emit_json({"plan": plan_json(plan), "results": []})
+            else:
+                _log("No changes. The hosts match the inventory.")
+            return EXIT_OK
+        if not args.yes and saved is None:
+            if not sys.stdin.isatty():
+                _log("error: refusing to apply without confirmation: no terminal to ask on; pass --yes")
+                return EXIT_ERROR
+            answer = input("Apply these changes? Only 'yes' is accepted: ").strip()
+            if answer != "yes":
+                _log("Apply cancelled.")
+                return EXIT_ERROR
+        results = _roll_out(args, prep, plan, fleet)
+    from provisioner.output.results import render_results, results_json
+
+    if args.json:
+        emit_json({"plan": plan_json(plan), **results_json(results)})
+    else:
+        sys.stdout.write(render_results(results, out))
+    return EXIT_OK if results.ok else EXIT_ERROR
+
+
+def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
+    """A saved plan is applied only if the inventory and the rendered files are exactly what it was made from."""
+    from provisioner.plan import desired_fingerprint
+
+    if saved.inventory_sha256 != prep.inv.sha256:
+        return f"the inventory {saved.inventory_path} changed since the plan was made"
+    desired_fp = {(h, f.path): desired_fingerprint(f) for h, dh in prep.desired.items() for f in dh.files}
+    for hp in saved.hosts:
+        for c in hp.changes:
+            if c.kind == "file" and desired_fp.get((c.host, c.target)) != c.after:
+                return (f"{c.host}:{c.target} would not be what the plan says (a secret or the tool changed "
+                        "since); make a new plan")
+    return None
+
+
+def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any) -> Any:
+    from provisioner.apply.executor import HostResult, HostStatus, apply_host
+    from provisioner.apply.rollout import Playbook, roll_out
+    from provisioner.playbook import load_playbook
+
+    playbook = load_playbook(args.playbook) if args.playbook else Playbook()
+    by_host = {h.host: h for h in plan.hosts}
+    hosts = {h.name: h for h in prep.hosts}
+    changing = [h.name for h in prep.hosts if h.name in by_host and by_host[h.name].has_changes]
+
+    def progress(host: str, msg: str) -> None:
+        if args.verbose or not args.json:
+            _log(f"  {host}: {msg}")
+
+    def run_batch(batch: list[str]) -> dict[str, HostResult]:
+        _log(f"batch: {', '.join(batch)}")
+
+        def one(h: Host) -> HostResult:
+            t = fleet.transport(h)
+            return apply_host(t, prep.desired[h.name], by_host[h.name],
+                              become=h.ssh.become and h.ssh.user != "root", progress=progress)
+
+        raw = fleet.each([hosts[n] for n in batch], one)
+        return {n: r if isinstance(r, HostResult) else HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
+                for n, r in raw.items()}
+
+    result = roll_out(changing, playbook, run_batch)
+    for h in prep.hosts:
+        if h.name not in result.results:
+            status = HostStatus.UNREACHABLE if by_host.get(h.name) and by_host[h.name].error else HostStatus.UNCHANGED
+            result.results[h.name] = HostResult(h.name, status, by_host[h.name].error or "no changes")
+    return result
+
+
+# --- demo --------------------------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Copy the embedded local demo inventory to --dir and run the whole job against local stand-in hosts."""
+    os.makedirs(args.dir, exist_ok=True)
+    inv_path = os.path.join(args.dir, "inventory.yaml")
+    if not os.path.exists(inv_path):
+        src = resources.files("provisioner") / "examples" / "local-demo.yaml"
+        with open(inv_path, "w", encoding="utf-8") as f:
+            f.write(src.read_text(encoding="utf-8"))
+    os.environ.setdefault("DEMO_RESCUE_TOKEN", "demo-token-not-a-real-secret")
+    common = ["--no-color"] if no_color(args) else []
+    from provisioner.cli import main
+
+    steps = [
+        ("validate", ["validate", inv_path, *common]),
+        ("plan (first)", ["plan", inv_path, "--detailed-exitcode", *common]),
+        ("apply", ["apply", inv_path, "--yes", *common]),
+        ("plan (again: expect no changes)", ["plan", inv_path, "--detailed-exitcode", *common]),
+    ]
+    codes = []
+    for title, argv in steps:
+        print(f"\n=== provision {' '.join(argv)}    # {title}", flush=True)
+        rc = main(argv)
+        print(f"=== exit code {rc}", flush=True)
+        codes.append(rc)
+    ok = codes == [EXIT_OK, EXIT_CHANGES, EXIT_OK, EXIT_OK]
+    print(f"\ndemo {'OK' if ok else 'FAILED'}: files are under {os.path.abspath(args.dir)}/hosts/; "
+          f"try `provision plan {inv_path}` after editing the inventory.")
+    return EXIT_OK if ok else EXIT_ERROR
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _log("error: status is not implemented yet")
+    return EXIT_ERROR
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    _log("error: unlock is not implemented yet")
+    return EXIT_ERROR

@@ -1,0 +1,145 @@
+"""The resolved inventory: hosts and instances after defaults -> groups -> host -> instance layering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.inventory.yamlsource import DocPath, SpanTable
+from provisioner.model import SourceSpan
+
+DEFAULT_OPENCLAW_VERSION = "2026.9.6"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret's value comes from on the controller: an environment variable or a file."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env else f"file {self.file}"
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    user: str = "root"
+    port: int = 22
+    identity_file: str | None = "~/.ssh/id_ed25519"
+    known_hosts: str | None = "~/.ssh/known_hosts"
+    host_key_policy: str = "strict"
+    become: bool = False
+    connect_timeout: float = 10.0
+    command_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    manager: str = "systemd"
+    user: str = "openclaw"
+    group: str = "openclaw"
+    home: str = "/home/openclaw"
+
+
+@dataclass(frozen=True)
+class InstallSettings:
+    source: str = "push"
+    node_version: str = "24.21.0"
+    prefix: str = "/opt/openclaw"
+    keep: int = 3
+    allow_downgrade: bool = False
+
+
+@dataclass(frozen=True)
+class OpenClawSettings:
+    version: str = DEFAULT_OPENCLAW_VERSION
+    command: tuple[str, ...] = ("openclaw",)
+    install: InstallSettings | None = None
+    version_explicit: bool = False
+
+
+@dataclass(frozen=True)
+class DedupeMount:
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+    identity_file: str | None = None
+
+
+@dataclass(frozen=True)
+class DedupeSettings:
+    dir: str
+    configure_gateway: bool = True
+    mount: DedupeMount | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    host: str
+    name: str
+    profile: str
+    port: int | None
+    bind: str
+    state_dir: str  # normalised absolute paths from here on
+    config_path: str
+    workspace: str
+    env_file: str
+    unit: str
+    enabled: bool
+    config: dict[str, Any]
+    env: dict[str, str]
+    secrets: dict[str, SecretRef]
+    health_path: str
+    health_timeout: float
+    dedupe: bool
+    service: ServiceSettings
+    doc_path: DocPath  # ("hosts", host, "instances", name)
+    provenance: dict[tuple[str, ...], DocPath] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}/{self.name}"
+
+    def source_of(self, *field_path: str) -> DocPath:
+        """The document path that supplied a (possibly nested) field, for locating diagnostics."""
+        p = tuple(field_path)
+        while p:
+            if p in self.provenance:
+                return self.provenance[p]
+            p = p[:-1]
+        return self.doc_path
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str | None
+    connection: str  # ssh | local
+    root: str | None  # local connection: the directory standing for the host's /
+    ssh: SSHSettings
+    service: ServiceSettings
+    instances: tuple[Instance, ...]
+    groups: tuple[str, ...]
+    doc_path: DocPath
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: str
+    sha256: str
+    openclaw: OpenClawSettings
+    dedupe: DedupeSettings | None
+    hosts: tuple[Host, ...]
+    groups: dict[str, tuple[str, ...]]
+    spans: SpanTable = field(compare=False, repr=False)
+    raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def span(self, path: DocPath, *, key: bool = False) -> SourceSpan | None:
+        return self.spans.key(path) if key else self.spans.value(path)

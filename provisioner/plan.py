@@ -1,0 +1,217 @@
+"""Pure planning: desired state vs observed facts -> a Plan of typed Changes, each with its reason and fingerprints."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Iterable
+
+from provisioner.model import (
+    Action,
+    Change,
+    DesiredDir,
+    DesiredFile,
+    DesiredHost,
+    DesiredService,
+    FileKind,
+    HostPlan,
+    ObservedFile,
+    ObservedHost,
+    ObservedService,
+)
+
+ABSENT = "absent"
+REDACTED = "<redacted>"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_fingerprint(sha: str | None, mode: int | None, owner: str | None, group: str | None) -> str:
+    return f"sha256:{sha} mode:{(mode or 0):04o} owner:{owner}:{group}"
+
+
+def observed_fingerprint(o: ObservedFile | None) -> str:
+    if o is None or not o.exists:
+        return ABSENT
+    return file_fingerprint(o.sha256, o.mode, o.owner, o.group)
+
+
+def desired_fingerprint(f: DesiredFile) -> str:
+    return file_fingerprint(sha256(f.content), f.mode, f.owner, f.group)
+
+
+def dir_fingerprint(o: ObservedFile | None) -> str:
+    if o is None or not o.exists:
+        return ABSENT
+    return f"dir mode:{(o.mode or 0):04o} owner:{o.owner}:{o.group}" if o.sha256 == "dir" else f"other:{o.sha256}"
+
+
+# --- masking ---------------------------------------------------------------------------------------------
+
+_ASSIGN = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def mask_text(text: str, f: DesiredFile, other: dict[str, str] | None = None) -> str:
+    """Mask secret values: by value everywhere, and in env files every value whose key is not known public."""
+    for value in sorted(f.secret_values, key=len, reverse=True):
+        if value:
+            text = text.replace(value, REDACTED)
+    if f.kind is not FileKind.ENV:
+        return text
+    out = []
+    for line in text.split("\n"):
+        m = _ASSIGN.match(line)
+        if m and m.group(2) not in f.reveal_keys:
+            changed = other is not None and other.get(m.group(2)) not in (None, m.group(3))
+            line = f"{m.group(1)}{m.group(2)}={REDACTED}{' (changed)' if changed else ''}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def _assignments(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.split("\n"):
+        m = _ASSIGN.match(line)
+        if m:
+            out[m.group(2)] = m.group(3)
+    return out
+
+
+def file_diff(path: str, old: bytes | None, new: bytes | None, f: DesiredFile) -> str:
+    old_t = (old or b"").decode("utf-8", "replace")
+    new_t = (new or b"").decode("utf-8", "replace")
+    old_a, new_a = _assignments(old_t), _assignments(new_t)
+    old_m = mask_text(old_t, f)
+    new_m = mask_text(new_t, f, other=old_a) if f.kind is FileKind.ENV else mask_text(new_t, f)
+    del new_a
+    lines = difflib.unified_diff(
+        old_m.splitlines(keepends=True),
+        new_m.splitlines(keepends=True),
+        fromfile=f"{path} (on host)" if old is not None else "/dev/null",
+        tofile=f"{path} (planned)" if new is not None else "/dev/null",
+    )
+    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return text
+
+
+# --- per host ----------------------------------------------------------------------------------------------
+
+def plan_host(desired: DesiredHost, observed: ObservedHost, *, manage_services: bool = True) -> HostPlan:
+    changes: list[Change] = []
+    h = desired.name
+    if desired.service_user and not observed.users.get(desired.service_user, True):
+        changes.append(Change(h, None, desired.service_user, Action.CREATE_USER,
+                              f"service user {desired.service_user} does not exist", kind="user"))
+    changes += _plan_dirs(h, desired.dirs, observed)
+    file_changes = _plan_files(h, desired.files, observed)
+    changes += file_changes
+    if manage_services:
+        changed_paths = {c.target for c in file_changes if c.action is not Action.NOOP}
+        changes += _plan_services(h, desired.services, observed, changed_paths)
+        changes += _plan_removed(h, desired, observed)
+    return HostPlan(h, tuple(changes))
+
+
+def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> list[Change]:
+    out = []
+    for d in dirs:
+        o = observed.dirs.get(d.path)
+        before = dir_fingerprint(o)
+        after = f"dir mode:{d.mode:04o} owner:{d.owner}:{d.group}"
+        if o is None or not o.exists:
+            out.append(Change(h, d.instance, d.path, Action.CREATE, "directory is missing", before, after, kind="dir"))
+        elif o.sha256 != "dir":
+            out.append(Change(h, d.instance, d.path, Action.UPDATE, "exists but is not a directory; refusing to "
+                              "replace it", before, after, kind="dir"))
+        elif d.ensure_only:
+            continue
+        elif before != after:
+            out.append(Change(h, d.instance, d.path, Action.UPDATE, _attr_reason(o, d.mode, d.owner, d.group),
+                              before, after, kind="dir"))
+    return out
+
+
+def _attr_reason(o: ObservedFile, mode: int, owner: str, group: str) -> str:
+    parts = []
+    if o.mode != mode:
+        parts.append(f"mode {(o.mode or 0):04o} -> {mode:04o}")
+    if (o.owner, o.group) != (owner, group):
+        parts.append(f"owner {o.owner}:{o.group} -> {owner}:{group}")
+    return ", ".join(parts)
+
+
+def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) -> list[Change]:
+    out = []
+    for f in files:
+        o = observed.files.get(f.path)
+        before = observed_fingerprint(o)
+        after = desired_fingerprint(f)
+        if o is None or not o.exists:
+            out.append(Change(h, f.instance, f.path, Action.CREATE, f"{f.kind.value} file does not exist yet",
+                              before, after, file_diff(f.path, None, f.content, f)))
+            continue
+        if o.sha256 in ("symlink", "not-a-regular-file"):
+            out.append(Change(h, f.instance, f.path, Action.UPDATE, f"is a {o.sha256.replace('-', ' ')}; it will be "
+                              "replaced by a regular file", before, after))
+            continue
+        if before == after:
+            out.append(Change(h, f.instance, f.path, Action.NOOP, "up to date", before, after))
+            continue
+        reasons = []
+        diff = ""
+        if o.sha256 != sha256(f.content):
+            reasons.append("content differs from the rendered file" + (" (a hand edit or another tool?)"
+                                                                       if f.kind is not FileKind.ENV else ""))
+            diff = file_diff(f.path, o.content, f.content, f) if o.content is not None else \
+                f"(file too large to diff: sha256 {o.sha256} -> {sha256(f.content)})\n"
+        attr = _attr_reason(o, f.mode, f.owner, f.group)
+        if attr:
+            reasons.append(attr)
+        out.append(Change(h, f.instance, f.path, Action.UPDATE, "; ".join(reasons), before, after, diff))
+    return out
+
+
+def service_fingerprint(s: ObservedService | None) -> str:
+    if s is None:
+        return "unit:unknown"
+    return f"unit:{s.load_state}/{s.active_state}/{s.enabled}"
+
+
+def _plan_services(h: str, services: Iterable[DesiredService], observed: ObservedHost,
+                   changed: set[str]) -> list[Change]:
+    out = []
+    for s in services:
+        if s.manager != "systemd":
+            continue
+        o = observed.services.get(s.unit)
+        before = service_fingerprint(o)
+        touched = [p for p in s.files if p in changed]
+        active = o is not None and o.active_state in ("active", "activating", "reloading")
+        if touched:
+            names = ", ".join(p.rsplit("/", 1)[-1] for p in touched)
+            action = Action.RESTART if active else Action.START
+            out.append(Change(h, s.instance, s.unit, action, f"{names} changed", before, "unit:loaded/active/enabled",
+                              kind="service"))
+        elif not active:
+            state = o.active_state if o else "unknown"
+            out.append(Change(h, s.instance, s.unit, Action.START, f"unit is {state}", before,
+                              "unit:loaded/active/enabled", kind="service"))
+        elif o is not None and o.enabled != "enabled":
+            out.append(Change(h, s.instance, s.unit, Action.START, f"unit is {o.enabled}, not enabled", before,
+                              "unit:loaded/active/enabled", kind="service"))
+    return out
+
+
+def _plan_removed(h: str, desired: DesiredHost, observed: ObservedHost) -> list[Change]:
+    wanted = {s.unit for s in desired.services}
+    out = []
+    for unit in observed.managed_units:
+        if unit in wanted:
+            continue
+        o = observed.services.get(unit)
+        out.append(Change(h, None, unit, Action.STOP, "instance is no longer in the inventory: stop and disable it "
+                          "(its state directory is kept)", service_fingerprint(o), "unit:removed", kind="service"))
+    return out

@@ -1,0 +1,85 @@
+"""Plan <-> JSON: the saved plan file and the JSON view share this one encoding (secrets are already masked)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from provisioner.model import Action, Change, HostPlan, Plan
+
+FORMAT = "openclaw-provisioner-plan/1"
+
+
+def change_json(c: Change) -> dict[str, Any]:
+    return {
+        "host": c.host,
+        "instance": c.instance,
+        "kind": c.kind,
+        "target": c.target,
+        "action": c.action.value,
+        "reason": c.reason,
+        "before": c.before,
+        "after": c.after,
+        "diff": c.diff,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "inventory": {"path": plan.inventory_path, "sha256": plan.inventory_sha256},
+        "created_at": plan.created_at,
+        "changes_pending": plan.has_changes,
+        "summary": summary_counts(plan),
+        "hosts": [
+            {
+                "host": h.host,
+                "error": h.error,
+                "changes": [change_json(c) for c in h.changes if c.action is not Action.NOOP],
+                "unchanged": [c.target for c in h.changes if c.action is Action.NOOP],
+            }
+            for h in plan.hosts
+        ],
+    }
+
+
+def summary_counts(plan: Plan) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for h in plan.hosts:
+        for c in h.changes:
+            if c.action is not Action.NOOP:
+                counts[c.action.value] = counts.get(c.action.value, 0) + 1
+    counts["hosts_changing"] = sum(1 for h in plan.hosts if h.has_changes)
+    counts["hosts_failed"] = sum(1 for h in plan.hosts if h.error)
+    counts["hosts"] = len(plan.hosts)
+    return counts
+
+
+def dumps(plan: Plan) -> str:
+    return json.dumps(plan_json(plan), indent=2, sort_keys=True) + "\n"
+
+
+class PlanFileError(Exception):
+    pass
+
+
+def loads(text: str) -> Plan:
+    try:
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise PlanFileError(f"not a plan file of format {FORMAT}")
+        hosts = []
+        for h in data["hosts"]:
+            changes = [
+                Change(c["host"], c["instance"], c["target"], Action(c["action"]), c["reason"], c["before"], c["after"],
+                       c.get("diff", ""), c["kind"])
+                for c in h["changes"]
+            ]
+            hosts.append(HostPlan(h["host"], tuple(changes), h.get("error")))
+        return Plan(data["inventory"]["path"], data["inventory"]["sha256"], tuple(hosts), data.get("created_at", ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanFileError(f"malformed plan file: {exc}") from exc
+
+
+def looks_like_plan(text: str) -> bool:
+    return text.lstrip().startswith("{") and FORMAT in text[:4096]

@@ -1,0 +1,50 @@
+"""Open the right transport for a host and run the tool's sh scripts over it (sudo only where asked)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+from provisioner.inventory.model import Host
+from provisioner.remote.command import Command, with_sudo
+from provisioner.remote.local import LocalTransport
+from provisioner.remote.transport import Result, Transport
+
+SockFactory = Callable[[str, int, float], socket.socket]
+
+
+def open_transport(host: Host, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None) -> Transport:
+    if offline_dir is not None:
+        return LocalTransport(host.name, os.path.join(offline_dir, host.name))
+    if host.connection == "local":
+        assert host.root is not None
+        return LocalTransport(host.name, host.root)
+    from provisioner.remote.ssh import SSHTransport
+
+    assert host.address is not None
+    return SSHTransport.connect(
+        host.name,
+        host.address,
+        port=host.ssh.port,
+        user=host.ssh.user,
+        identity_file=host.ssh.identity_file,
+        known_hosts=host.ssh.known_hosts,
+        host_key_policy=host.ssh.host_key_policy,
+        connect_timeout=host.ssh.connect_timeout,
+        command_timeout=host.ssh.command_timeout,
+        sock_factory=sock_factory,
+    )
+
+
+def transport_root(t: Transport) -> str:
+    """The directory standing for / on a stand-in host; empty for a real host."""
+    return getattr(t, "root", "") or ""
+
+
+def run_script(t: Transport, script: str, *, become: bool = False, timeout: float | None = None) -> Result:
+    """Send a generated sh script on stdin: its text (and any file contents in it) never reaches an argv."""
+    argv: tuple[str, ...] = ("/bin/sh", "-s")
+    if become:
+        argv = with_sudo(argv)
+    return t.run(Command(*argv), stdin=script.encode("utf-8"), timeout=timeout)

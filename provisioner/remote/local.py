@@ -1,0 +1,40 @@
+"""The local transport: runs the same scripts on this machine, inside a directory that stands for a host's /."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+
+from provisioner.remote.command import Command
+from provisioner.remote.transport import ChannelError, CommandTimeout, HttpResponse, Result
+
+
+class LocalTransport:
+    """A host whose / is `root` on the controller (the demo, `plan --offline`, tests without hosts)."""
+
+    def __init__(self, host: str, root: str) -> None:
+        self.host = host
+        self.root = os.path.abspath(root)
+
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
+        try:
+            p = subprocess.run(["/bin/sh", "-c", cmd.shell()], input=stdin or b"", capture_output=True,
+                               timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeout(self.host, f"command did not finish within {timeout:.0f} s") from exc
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return HttpResponse(r.status, r.read())
+        except OSError as exc:
+            raise ChannelError(self.host, f"127.0.0.1:{port}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,170 @@
+"""One batched fact probe per host: a POSIX sh script in, line records out, parsed into an ObservedHost.
+
+Every path travels inside a quoted shell word built by `q`; records refer to paths by index so that no
+path ever needs escaping on the way back.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from provisioner.model import ObservedFile, ObservedHost, ObservedService
+from provisioner.remote.command import q, sh_script
+
+CONTENT_LIMIT = 1 << 20  # files up to 1 MiB come back whole, for diffs; bigger ones by hash only
+STATE_DIR = "/var/lib/openclaw-provisioner"
+LOCK_PATH = f"{STATE_DIR}/lock"
+PREV_DIR = f"{STATE_DIR}/prev"
+UNIT_MARKER = "X-OpenclawProvisioner-Instance="
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    files: Sequence[str] = ()
+    dirs: Sequence[str] = ()
+    users: Sequence[str] = ()
+    units: Sequence[str] = ()  # system units whose state we want
+    unit_dirs: Sequence[str] = ("/etc/systemd/system",)  # searched for units carrying our marker
+    systemd: bool = True
+    version_command: Sequence[str] = field(default_factory=tuple)
+
+
+def probe_script(req: ProbeRequest, root: str = "") -> str:
+    """The sh script; `root` prefixes every path (a directory standing for a host's /, for local runs)."""
+    lines = [
+        f"R={q(root)}",
+        "pf() {",
+        '  p="$R$2"',
+        '  if [ -L "$p" ]; then echo "F $1 L"; return; fi',
+        '  if [ -f "$p" ]; then',
+        '    set -- "$1" "$(stat -c \'%a %U %G %s\' -- "$p")" "$(sha256sum < "$p")"',
+        '    echo "F $1 1 ${3%% *} $2"',
+        f'    sz=${{2##* }}; if [ "$sz" -le {CONTENT_LIMIT} ]; then echo "C $1"; base64 -w0 < "$p"; echo; fi',
+        '  elif [ -e "$p" ]; then echo "F $1 X"; else echo "F $1 0"; fi',
+        "}",
+        "pd() {",
+        '  p="$R$2"',
+        '  if [ -d "$p" ]; then echo "D $1 1 $(stat -c \'%a %U %G\' -- "$p")";',
+        '  elif [ -e "$p" ]; then echo "D $1 X"; else echo "D $1 0"; fi',
+        "}",
+    ]
+    for i, path in enumerate(req.files):
+        lines.append(f"pf {i} {q(path)}")
+    for i, path in enumerate(req.dirs):
+        lines.append(f"pd {i} {q(path)}")
+    for i, user in enumerate(req.users):
+        # a local-root stand-in host has no users of its own: report them present so nothing is created
+        lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; else echo "U {i} 0"; fi')
+    if req.systemd and not root:
+        for d in req.unit_dirs:
+            lines.append(f"for f in {q(d)}/*.service; do [ -f \"$f\" ] && grep -q {q('^' + UNIT_MARKER)} \"$f\" "
+                         "&& echo \"M ${f##*/}\"; done; true")
+        if req.units:
+            units = " ".join(q(u) for u in req.units)
+            lines.append("if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; "
+                         f"systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- {units} "
+                         "2>/dev/null || true; echo S.; fi")
+    lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
+    if req.version_command:
+        cmd = " ".join(q(a) for a in req.version_command)
+        lines.append(f'echo "V $({cmd} --version 2>/dev/null | head -n1 | tr -d \'\\r\' || true)"')
+    lines.append("echo END")
+    return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
+
+
+class ProbeParseError(Exception):
+    pass
+
+
+def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
+    files: dict[str, ObservedFile] = {}
+    dirs: dict[str, ObservedFile] = {}
+    users: dict[str, bool] = {}
+    services: dict[str, ObservedService] = {}
+    managed: list[str] = []
+    lock = None
+    version = None
+    lines = out.split("\n")
+    it = iter(range(len(lines)))
+    ended = False
+    for n in it:
+        line = lines[n]
+        if not line:
+            continue
+        kind, _, rest = line.partition(" ")
+        if kind == "F":
+            idx, _, data = rest.partition(" ")
+            path = req.files[int(idx)]
+            parts = data.split(" ")
+            if parts[0] == "1":
+                _, sha, mode, owner, group, _size = parts
+                files[path] = ObservedFile(path, True, sha, int(mode, 8), owner, group)
+            elif parts[0] in ("X", "L"):
+                files[path] = ObservedFile(path, True, "not-a-regular-file" if parts[0] == "X" else "symlink")
+            else:
+                files[path] = ObservedFile(path, False)
+        elif kind == "C":
+            path = req.files[int(rest)]
+            content = base64.b64decode(lines[next(it)])
+            f = files[path]
+            files[path] = ObservedFile(f.path, f.exists, f.sha256, f.mode, f.owner, f.group, content)
+        elif kind == "D":
+            idx, _, data = rest.partition(" ")
+            path = req.dirs[int(idx)]
+            parts = data.split(" ")
+            if parts[0] == "1":
+                dirs[path] = ObservedFile(path, True, "dir", int(parts[1], 8), parts[2], parts[3])
+            elif parts[0] == "X":
+                dirs[path] = ObservedFile(path, True, "not-a-directory")
+            else:
+                dirs[path] = ObservedFile(path, False)
+        elif kind == "U":
+            idx, _, present = rest.partition(" ")
+            users[req.users[int(idx)]] = present == "1"
+        elif kind == "M":
+            managed.append(rest)
+        elif kind == "S":
+            block: dict[str, str] = {}
+            for m in it:
+                sline = lines[m]
+                if sline == "S.":
+                    break
+                if not sline:
+                    _add_service(services, block)
+                    block = {}
+                    continue
+                k, _, v = sline.partition("=")
+                block[k] = v
+            _add_service(services, block)
+        elif kind == "L":
+            lock = rest
+        elif kind == "V":
+            version = _version(rest)
+        elif kind == "END":
+            ended = True
+    if not ended:
+        raise ProbeParseError(f"{host}: the fact probe did not finish")
+    return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
+                        users=users, openclaw_version=version, lock_holder=lock)
+
+
+def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:
+    if "Id" not in block:
+        return
+    unit = block["Id"]
+    services[unit] = ObservedService(
+        unit=unit,
+        load_state=block.get("LoadState", "not-found"),
+        active_state=block.get("ActiveState", "inactive"),
+        enabled=block.get("UnitFileState", "") or "disabled",
+        invocation_id=block.get("InvocationID", ""),
+    )
+
+
+def _version(text: str) -> str | None:
+    import re
+
+    m = re.search(r"\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.]+)?", text)
+    return m.group(0) if m else None

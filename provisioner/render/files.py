@@ -1,0 +1,205 @@
+"""Render every host's desired files: OpenClaw config (JSON5), env file and systemd unit per instance."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import json5
+
+from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
+from provisioner.model import DesiredDir, DesiredFile, DesiredHost, DesiredService, FileKind
+
+CONFIG_HEADER = (
+    "// Managed by openclaw-provisioner: do not edit by hand, `provision apply` overwrites this file.\n"
+    "// Instance {host}/{name} (profile {profile}), OpenClaw {version}.\n"
+)
+
+SecretLookup = Callable[[SecretRef], str | None]
+
+
+class SecretMissing(Exception):
+    def __init__(self, inst: Instance, name: str, ref: SecretRef) -> None:
+        super().__init__(f"{inst.address}: secret {name} comes from {ref.describe()}, which is not available")
+        self.instance = inst
+        self.name = name
+        self.ref = ref
+
+
+def controller_secrets(environ: Mapping[str, str] | None = None) -> SecretLookup:
+    """Resolve secrets from the controller's environment or files (never from the inventory text)."""
+    env = os.environ if environ is None else environ
+
+    def lookup(ref: SecretRef) -> str | None:
+        if ref.env:
+            return env.get(ref.env)
+        if ref.file:
+            try:
+                with open(os.path.expanduser(ref.file), encoding="utf-8") as f:
+                    return f.read().rstrip("\r\n")
+            except OSError:
+                return None
+        return None
+
+    return lookup
+
+
+def placeholder_secrets(ref: SecretRef) -> str:
+    """For validate and offline checks: a stand-in that says where the value would come from."""
+    return f"<secret from {ref.describe()}>"
+
+
+# --- systemd and env-file quoting -------------------------------------------------------------------
+
+def unit_path(value: str) -> str:
+    # `%` starts a systemd specifier in almost every setting
+    return value.replace("%", "%%")
+
+
+def unit_env(assignment: str) -> str:
+    """One Environment= assignment, quoted so that spaces, quotes and specifiers stay literal."""
+    escaped = assignment.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def exec_arg(arg: str) -> str:
+    """One ExecStart argument: systemd splits on spaces, expands $VAR and %-specifiers unless escaped."""
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    if escaped == arg and arg and not any(c in arg for c in " \t';"):
+        return arg
+    return f'"{escaped}"'
+
+
+def env_quote(value: str) -> str:
+    """A value for systemd's EnvironmentFile (also safe for `. file` in sh): double quotes, escapes inside."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+    return f'"{out}"'
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("provisioner.render", "templates"),
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(unit_path=unit_path, unit_env=unit_env, env_quote=env_quote)
+    return env
+
+
+# --- per instance ------------------------------------------------------------------------------------
+
+def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
+    """The instance's OpenClaw config: merged `config`, then the keys the tool owns."""
+    cfg: dict[str, Any] = json5.loads(json5.dumps(inst.config))  # deep copy of plain data
+    gw = cfg.setdefault("gateway", {})
+    gw["mode"] = "local"
+    if inst.port is not None:
+        gw["port"] = inst.port
+    gw["bind"] = inst.bind
+    cfg.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = inst.workspace
+    if inv.dedupe and inst.dedupe and inv.dedupe.configure_gateway:
+        gw["inboundDedupe"] = {"file": {"dir": inv.dedupe.dir}}
+    return cfg
+
+
+def render_config(inv: Inventory, inst: Instance, cfg: dict[str, Any]) -> bytes:
+    header = CONFIG_HEADER.format(host=inst.host, name=inst.name, profile=inst.profile, version=inv.openclaw.version)
+    body = json5.dumps(cfg, indent=2, sort_keys=True, quote_keys=True, trailing_commas=False, ensure_ascii=False)
+    return (header + body + "\n").encode("utf-8")
+
+
+def render_env(inst: Instance, secrets: SecretLookup | Callable[[SecretRef], str]) -> tuple[bytes, tuple[str, ...]]:
+    entries: list[tuple[str, str]] = sorted(inst.env.items())
+    values: list[str] = []
+    for name, ref in sorted(inst.secrets.items()):
+        value = secrets(ref)
+        if value is None:
+            raise SecretMissing(inst, name, ref)
+        entries.append((name, value))
+        values.append(value)
+    text = _jinja().get_template("gateway.env.j2").render(inst=inst, entries=entries)
+    return text.encode("utf-8"), tuple(values)
+
+
+def unit_file_path(inst: Instance) -> str:
+    if inst.service.manager == "systemd-user":
+        return posixpath.join(inst.service.home, ".config/systemd/user", inst.unit)
+    return posixpath.join("/etc/systemd/system", inst.unit)
+
+
+def render_unit(inv: Inventory, inst: Instance) -> bytes:
+    argv = list(inv.openclaw.command)
+    if inst.profile.lower() != "default":
+        # upstream #15970: a unit whose command line lacks the profile can fight another over one lock
+        argv += ["--profile", inst.profile]
+    argv += ["gateway", "--port", str(inst.port)]
+    text = _jinja().get_template("gateway.service.j2").render(
+        inst=inst,
+        version=inv.openclaw.version,
+        user_unit=inst.service.manager == "systemd-user",
+        exec_start=" ".join(exec_arg(a) for a in argv),
+    )
+    return text.encode("utf-8")
+
+
+def render_host(
+    inv: Inventory, host: Host, secrets: SecretLookup | Callable[[SecretRef], str] = placeholder_secrets
+) -> DesiredHost:
+    files: list[DesiredFile] = []
+    dirs: dict[str, DesiredDir] = {}
+    services: list[DesiredService] = []
+    svc = host.service
+    for inst in host.instances:
+        def own_dir(path: str, mode: int = 0o700, inst: Instance = inst) -> None:
+            dirs.setdefault(path, DesiredDir(host.name, inst.name, path, mode, svc.user, svc.group))
+
+        own_dir(inst.state_dir)
+        own_dir(inst.workspace)
+        for parent in (posixpath.dirname(inst.config_path), posixpath.dirname(inst.env_file)):
+            if not _inside(parent, inst.state_dir):
+                dirs.setdefault(parent, DesiredDir(host.name, inst.name, parent, 0o755, "root", "root", True))
+        cfg = gateway_config(inv, inst)
+        files.append(
+            DesiredFile(host.name, inst.name, inst.config_path, render_config(inv, inst, cfg), 0o600,
+                        svc.user, svc.group, FileKind.CONFIG)
+        )
+        env_bytes, secret_values = render_env(inst, secrets)
+        files.append(
+            DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
+                        secret_values=secret_values, reveal_keys=tuple(sorted(inst.env)))
+        )
+        if svc.manager == "none":
+            continue
+        unit_path_ = unit_file_path(inst)
+        if svc.manager == "systemd-user":
+            own_dir(posixpath.dirname(unit_path_), 0o755)
+            unit_owner = (svc.user, svc.group)
+        else:
+            unit_owner = ("root", "root")
+        files.append(
+            DesiredFile(host.name, inst.name, unit_path_, render_unit(inv, inst), 0o644, *unit_owner, FileKind.UNIT)
+        )
+        services.append(
+            DesiredService(host.name, inst.name, inst.unit, svc.manager, svc.user, inst.port or 0,
+                           (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout)
+        )
+    return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dirs.values(), key=lambda d: d.path)),
+                       tuple(services))
+
+
+def _inside(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def render_inventory(
+    inv: Inventory, secrets: SecretLookup | Callable[[SecretRef], str] = placeholder_secrets
+) -> dict[str, DesiredHost]:
+    return {h.name: render_host(inv, h, secrets) for h in inv.hosts}

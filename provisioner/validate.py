@@ -1,0 +1,119 @@
+"""The no-network pipeline: read the inventory, check schema and isolation, render, check configs against OpenClaw."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.inventory.build import build_inventory
+from provisioner.inventory.model import Instance, Inventory
+from provisioner.inventory.yamlsource import load_yaml
+from provisioner.model import Diagnostic, Severity, SourceSpan
+from provisioner.rules.isolation import Ctx, check_isolation
+
+
+@dataclass
+class Validated:
+    path: str
+    inventory: Inventory | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.inventory is not None and not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def read_inventory(path: str) -> tuple[str, str]:
+    with open(path, "rb") as f:
+        raw = f.read()
+    return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
+
+
+def validate_file(path: str, *, check_configs: bool = True) -> Validated:
+    try:
+        text, sha = read_inventory(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return Validated(path, None, [Diagnostic(Severity.ERROR, f"cannot read inventory: {exc}", SourceSpan(path, 1, 1),
+                                                 "io")])
+    return validate_text(text, path, sha, check_configs=check_configs)
+
+
+def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = True) -> Validated:
+    from provisioner.rules.schema import check_schema
+
+    data, spans, diags = load_yaml(text, path)
+    if data is None or diags:
+        return Validated(path, None, diags)
+    diags = check_schema(data, spans)
+    if diags:
+        return Validated(path, None, diags)
+    inv = build_inventory(data, spans, path, sha or hashlib.sha256(text.encode()).hexdigest())
+    diags = check_isolation(inv)
+    if check_configs and not any(d.is_error for d in diags):
+        diags += check_openclaw_configs(inv)
+    diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+    return Validated(path, inv, diags)
+
+
+# gateway keys the tool writes from instance fields: a complaint about them points at that field
+OWNED_KEYS: dict[tuple[str, ...], str] = {
+    ("gateway", "port"): "port",
+    ("gateway", "bind"): "bind",
+    ("agents", "defaults", "workspace"): "workspace",
+}
+
+
+def check_openclaw_configs(inv: Inventory, *, schema: dict[str, Any] | None = None,
+                           version: str | None = None, hosts: set[str] | None = None) -> list[Diagnostic]:
+    """Check every rendered openclaw.json against what the OpenClaw version accepts, located in the inventory."""
+    from provisioner.render.files import gateway_config
+    from provisioner.rules.openclaw_config import check_openclaw_config, has_schema
+
+    version = version or inv.openclaw.version
+    ctx = Ctx(inv)
+    if schema is None and not has_schema(version):
+        span = ctx.at(("openclaw", "version"), key=False) if inv.openclaw.version_explicit else None
+        return [Diagnostic(Severity.WARNING, f"no OpenClaw config schema is shipped for version {version}: rendered "
+                           "configs are checked against the hosts' own `openclaw config schema` at plan time",
+                           span, "openclaw-version")]
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, str]] = set()
+    for host in inv.hosts:
+        if hosts is not None and host.name not in hosts:
+            continue
+        for inst in host.instances:
+            cfg = gateway_config(inv, inst)
+            for issue in check_openclaw_config(version, cfg, schema=schema):
+                span, hint = _locate(ctx, inst, tuple(str(p) for p in issue.path))
+                key = (str(span), issue.message)
+                if key in seen:  # one shared default can fail for many instances: say it once
+                    continue
+                seen.add(key)
+                out.append(Diagnostic(Severity.ERROR, f"{inst.address}: {issue.message}{hint}", span, "openclaw-config"))
+    return out
+
+
+def _locate(ctx: Ctx, inst: Instance, path: tuple[str, ...]) -> tuple[SourceSpan | None, str]:
+    inv = ctx.inv
+    if path[:2] == ("gateway", "inboundDedupe") and inv.dedupe is not None and not _has(inst.config, path[:2]):
+        return ctx.at(("dedupe",)), (
+            " (the tool renders it from the inventory's dedupe: section; set dedupe.configure_gateway: false to "
+            "provision and verify the shared directory without the key: the gateways will then NOT coordinate)"
+        )
+    for owned, fld in OWNED_KEYS.items():
+        if path[: len(owned)] == owned and not _has(inst.config, owned):
+            return ctx.field(inst, fld), ""
+    return ctx.field(inst, "config", *path), ""
+
+
+def _has(cfg: Any, path: tuple[str, ...]) -> bool:
+    for p in path:
+        if not isinstance(cfg, dict) or p not in cfg:
+            return False
+        cfg = cfg[p]
+    return True

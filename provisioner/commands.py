@@ -88,6 +88,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     written = []
     for dh in desired.values():
+        for d in dh.dirs:
+            dest = os.path.join(args.out, dh.name, d.path.lstrip("/"))
+            os.makedirs(dest, exist_ok=True)
+            if not d.ensure_only:
+                os.chmod(dest, d.mode)
         for f in dh.files:
             dest = os.path.join(args.out, dh.name, f.path.lstrip("/"))
             os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -279,6 +279,11 @@ def rule_groups(c: Ctx) -> Iterator[Diagnostic]:
 
 def rule_dedupe(c: Ctx) -> Iterator[Diagnostic]:
     dd = c.inv.dedupe
+    if dd and not dd.configure_gateway:
+        yield c.warning("dedupe-not-rendered", f"dedupe.configure_gateway is false: {dd.dir} is provisioned and "
+                        "verified, but gateway.inboundDedupe is not rendered, so these gateways will NOT coordinate "
+                        "and an inbound message may be processed once per host",
+                        c.at(("dedupe", "configure_gateway")))
     first: tuple[Instance, str, SourceSpan | None] | None = None
     for h in c.inv.hosts:
         for i in h.instances:

@@ -1,0 +1,1 @@
+"""Schema checks and isolation rules: each turns the inventory into located Diagnostics."""

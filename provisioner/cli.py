@@ -23,7 +23,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="provision", description="Declarative provisioner for fleets of OpenClaw gateways.")
+    ap = argparse.ArgumentParser(prog="provision",
+                                 description="Declarative provisioner for fleets of OpenClaw gateways.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="schema + isolation rules + config checks; no network")

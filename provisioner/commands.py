@@ -11,7 +11,7 @@ from typing import Any
 from provisioner.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, emit_json, no_color
 from provisioner.inventory.model import Host, Inventory
 from provisioner.inventory.select import LimitError, select
-from provisioner.model import Diagnostic, DesiredHost, Plan, Severity
+from provisioner.model import DesiredHost, Diagnostic, Plan, Severity
 from provisioner.output.diagnostics import diagnostic_json, format_diagnostic, summary_line
 from provisioner.output.style import Style, stderr_style
 from provisioner.validate import Validated, validate_file

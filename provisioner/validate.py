@@ -38,8 +38,8 @@ def validate_file(path: str, *, check_configs: bool = True) -> Validated:
     try:
         text, sha = read_inventory(path)
     except (OSError, UnicodeDecodeError) as exc:
-        return Validated(path, None, [Diagnostic(Severity.ERROR, f"cannot read inventory: {exc}", SourceSpan(path, 1, 1),
-                                                 "io")])
+        diag = Diagnostic(Severity.ERROR, f"cannot read inventory: {exc}", SourceSpan(path, 1, 1), "io")
+        return Validated(path, None, [diag])
     return validate_text(text, path, sha, check_configs=check_configs)
 
 
@@ -94,7 +94,8 @@ def check_openclaw_configs(inv: Inventory, *, schema: dict[str, Any] | None = No
                 if key in seen:  # one shared default can fail for many instances: say it once
                     continue
                 seen.add(key)
-                out.append(Diagnostic(Severity.ERROR, f"{inst.address}: {issue.message}{hint}", span, "openclaw-config"))
+                message = f"{inst.address}: {issue.message}{hint}"
+                out.append(Diagnostic(Severity.ERROR, message, span, "openclaw-config"))
     return out
 
 

@@ -41,7 +41,10 @@ def _render(tmp_path: Path, text: str = INV, secret: str = "s3cr3t-value") -> di
 
 def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
     a, b = _render(tmp_path), _render(tmp_path)
-    assert [(f.path, f.content, f.mode) for f in a["gw-1"].files] == [(f.path, f.content, f.mode) for f in b["gw-1"].files]
+    def view(r: dict) -> list:
+        return [(f.path, f.content, f.mode) for f in r["gw-1"].files]
+
+    assert view(a) == view(b)
 
 
 def test_config_sets_mode_port_bind_and_workspace_over_the_merged_config(tmp_path: Path) -> None:
@@ -85,7 +88,8 @@ def test_env_values_survive_shell_and_systemd_quoting(tmp_path: Path) -> None:
     files = {f.path: f.content for f in _render(tmp_path)["gw-1"].files}
     env = tmp_path / "gateway.env"
     env.write_bytes(files["/home/openclaw/.openclaw-main/gateway.env"])
-    out = subprocess.run(["sh", "-c", f". {shlex.quote(str(env))}; printf %s \"$NOTE\""], capture_output=True, check=True)
+    script = f". {shlex.quote(str(env))}; printf %s \"$NOTE\""
+    out = subprocess.run(["sh", "-c", script], capture_output=True, check=True)
     assert out.stdout.decode() == '50% of $HOME "quoted" `x`'
 
 

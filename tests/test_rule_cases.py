@@ -33,7 +33,8 @@ def test_failing_inventory_reports_each_expected_diagnostic_at_its_line_and_colu
            for d in v.diagnostics]
     for exp in data["fail"]["expect"]:
         sev = exp.get("severity", "error")
-        match = [g for g in got if g[0] == exp["at"] and g[1] == sev and g[2] == exp["code"] and exp["contains"] in g[3]]
+        match = [g for g in got
+                 if g[0] == exp["at"] and g[1] == sev and g[2] == exp["code"] and exp["contains"] in g[3]]
         assert match, f"expected {sev} [{exp['code']}] at {exp['at']} containing {exp['contains']!r}; got:\n" + \
             "\n".join(f"  {g[0]} {g[1]} [{g[2]}] {g[3]}" for g in got)
         assert all(m[4].path == path for m in match)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import socket
@@ -15,7 +16,14 @@ from provisioner.model import Action, Change, DesiredHost, HostPlan, ObservedHos
 from provisioner.plan import dir_fingerprint, observed_fingerprint
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.transport import Transport, TransportError
-from provisioner.remote.writes import WriteBatch, lock_script, restore_script, systemctl_script, unlock_script, write_script
+from provisioner.remote.writes import (
+    WriteBatch,
+    lock_script,
+    restore_script,
+    systemctl_script,
+    unlock_script,
+    write_script,
+)
 
 
 class HostStatus(enum.Enum):
@@ -93,10 +101,8 @@ def apply_host(
     try:
         return _apply_locked(t, desired, planned, root, become, say, health_poll)
     finally:
-        try:
+        with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
             run_script(t, unlock_script(holder, root), become=become)
-        except TransportError:
-            pass
 
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
@@ -143,10 +149,8 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         return result
     say(h, "rolling back")
     _restore(t, [f.path for f in files], root, become)
-    try:
+    with contextlib.suppress(TransportError):
         run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become)
-    except TransportError:
-        pass
     result.status = HostStatus.FAILED
     result.rolled_back = True
     result.message = f"{failure}; host put back on its previous files"
@@ -179,8 +183,8 @@ def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: H
                 last[unit] = exc.detail
             if time.monotonic() - start > s.health_timeout:
                 result.health[s.instance] = f"not ready after {s.health_timeout:.0f} s: {last.get(unit, '')}"
-                return f"{s.instance} did not answer {s.health_path} on port {s.port} within {s.health_timeout:.0f} s " \
-                       f"({last.get(unit, 'no answer')})"
+                return (f"{s.instance} did not answer {s.health_path} on port {s.port} within "
+                        f"{s.health_timeout:.0f} s ({last.get(unit, 'no answer')})")
         if pending:
             time.sleep(poll)
     return None

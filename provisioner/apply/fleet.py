@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,10 +62,8 @@ class Fleet:
             ts = list(self._transports.values())
             self._transports.clear()
         for t in ts:
-            try:
+            with contextlib.suppress(Exception):  # closing must not hide the run's real result
                 t.close()
-            except Exception:  # noqa: BLE001,S110 - closing must not hide the run's real result
-                pass
 
     def __enter__(self) -> Fleet:
         return self

@@ -115,7 +115,7 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
     for hname, hraw in (data.get("hosts") or {}).items():
         hpath: DocPath = ("hosts", hname)
         member_of = tuple(g for g, members in group_members.items() if hname in members)
-        layers_of = [(defaults, ("defaults",))] + [
+        layers_of: list[tuple[dict[str, Any], DocPath]] = [(defaults, ("defaults",))] + [
             ((groups_raw[g].get("vars") or {}), ("groups", g, "vars")) for g in member_of
         ]
         layers_of.append((hraw, hpath))

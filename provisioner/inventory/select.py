@@ -33,7 +33,7 @@ def select(inv: Inventory, patterns: list[str]) -> tuple[list[Host], bool]:
                 chosen[h.name] = None
                 continue
             names = {i.name for i in h.instances if fnmatchcase(i.name, inst_pat)}
-            prev = chosen.get(h.name, set())
+            prev: set[str] | None = chosen.get(h.name, set())
             if prev is not None:
                 chosen[h.name] = prev | names
         if not hit:
@@ -43,10 +43,10 @@ def select(inv: Inventory, patterns: list[str]) -> tuple[list[Host], bool]:
     for h in inv.hosts:
         if h.name not in chosen:
             continue
-        names = chosen[h.name]
-        if names is None:
+        wanted = chosen[h.name]
+        if wanted is None:
             out.append(h)
         else:
             partial = True
-            out.append(dataclasses.replace(h, instances=tuple(i for i in h.instances if i.name in names)))
+            out.append(dataclasses.replace(h, instances=tuple(i for i in h.instances if i.name in wanted)))
     return out, partial

@@ -56,7 +56,8 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines.append(f"pd {i} {q(path)}")
     for i, user in enumerate(req.users):
         # a local-root stand-in host has no users of its own: report them present so nothing is created
-        lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; else echo "U {i} 0"; fi')
+        lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; '
+                     f'else echo "U {i} 0"; fi')
     if req.systemd and not root:
         for d in req.unit_dirs:
             lines.append(f"for f in {q(d)}/*.service; do [ -f \"$f\" ] && grep -q {q('^' + UNIT_MARKER)} \"$f\" "

@@ -77,9 +77,9 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
                      f"&& rm -f -- {b}.absent; else rm -f -- {b}; : > {b}.absent; fi")
     for i, f in enumerate(batch.files):
         lines.append(f'mv -f -- "$t{i}" "$R"{q(f.path)}')
-    dirs = sorted({posixpath.dirname(f.path) for f in batch.files})
-    for d in dirs:
-        lines.append(f"sync -- \"$R\"{q(d)} 2>/dev/null || true")
+    parents = sorted({posixpath.dirname(f.path) for f in batch.files})
+    for parent in parents:
+        lines.append(f"sync -- \"$R\"{q(parent)} 2>/dev/null || true")
     lines.append("echo WROTE")
     return sh_script(lines)
 
@@ -90,8 +90,8 @@ def restore_script(paths: Sequence[str], root: str = "") -> str:
     for path in paths:
         p = f'"$R"{q(path)}'
         b = f'"$R"{q(PREV_DIR + path)}'
-        lines.append(f"if [ -f {b} ]; then cp -p -- {b} {p}{TMP_SUFFIX}.restore && mv -f -- {p}{TMP_SUFFIX}.restore {p}; "
-                     f"elif [ -e {b}.absent ]; then rm -f -- {p}; fi")
+        lines.append(f"if [ -f {b} ]; then cp -p -- {b} {p}{TMP_SUFFIX}.restore && "
+                     f"mv -f -- {p}{TMP_SUFFIX}.restore {p}; elif [ -e {b}.absent ]; then rm -f -- {p}; fi")
     lines.append("echo RESTORED")
     return sh_script(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 from collections.abc import Callable, Mapping
@@ -98,7 +99,7 @@ def _jinja() -> jinja2.Environment:
 
 def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
     """The instance's OpenClaw config: merged `config`, then the keys the tool owns."""
-    cfg: dict[str, Any] = json5.loads(json5.dumps(inst.config))  # deep copy of plain data
+    cfg: dict[str, Any] = copy.deepcopy(inst.config)
     gw = cfg.setdefault("gateway", {})
     gw["mode"] = "local"
     if inst.port is not None:

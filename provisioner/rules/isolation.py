@@ -199,7 +199,8 @@ def rule_paths(c: Ctx) -> Iterator[Diagnostic]:
                 pb = getattr(b, fb)
                 for fa, na in PATH_FIELDS:
                     pa = getattr(a, fa)
-                    clash = pa == pb or (fa in TREE_FIELDS and _inside(pb, pa)) or (fb in TREE_FIELDS and _inside(pa, pb))
+                    clash = (pa == pb or (fa in TREE_FIELDS and _inside(pb, pa))
+                             or (fb in TREE_FIELDS and _inside(pa, pb)))
                     if not clash or reported:
                         continue
                     first = c.field(a, fa)
@@ -258,7 +259,8 @@ def rule_bind_auth(c: Ctx) -> Iterator[Diagnostic]:
             if i.bind == "loopback":
                 continue
             mode = _get(i.config, "gateway", "auth", "mode")
-            has_secret = any(k in i.secrets or k in i.env for k in ("OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD"))
+            has_secret = any(k in i.secrets or k in i.env
+                             for k in ("OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD"))
             if mode in (None, "none") and not has_secret:
                 yield c.warning("bind-without-auth", f"{i.address}: bind {i.bind!r} exposes the gateway beyond "
                                 "loopback without auth; set config gateway.auth and a token secret",
@@ -287,10 +289,9 @@ def rule_dedupe(c: Ctx) -> Iterator[Diagnostic]:
     first: tuple[Instance, str, SourceSpan | None] | None = None
     for h in c.inv.hosts:
         for i in h.instances:
-            if dd:
-                if _inside(dd.dir, i.state_dir):
-                    yield c.error("dedupe-dir", f"dedupe.dir {dd.dir} is inside {i.address}'s state dir; the shared "
-                                  "claim directory must be its own mount", c.at(("dedupe", "dir"), key=False))
+            if dd and _inside(dd.dir, i.state_dir):
+                yield c.error("dedupe-dir", f"dedupe.dir {dd.dir} is inside {i.address}'s state dir; the shared "
+                              "claim directory must be its own mount", c.at(("dedupe", "dir"), key=False))
             explicit = _get(i.config, "gateway", "inboundDedupe", "file", "dir")
             if explicit is None:
                 continue

@@ -279,6 +279,7 @@ def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
 def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any) -> Any:
     from provisioner.apply.executor import HostResult, HostStatus, apply_host
     from provisioner.apply.rollout import Playbook, roll_out
+    from provisioner.output.progress import ApplyProgress
     from provisioner.playbook import load_playbook
 
     playbook = load_playbook(args.playbook) if args.playbook else Playbook()
@@ -286,23 +287,26 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any)
     hosts = {h.name: h for h in prep.hosts}
     changing = [h.name for h in prep.hosts if h.name in by_host and by_host[h.name].has_changes]
 
-    def progress(host: str, msg: str) -> None:
-        if args.verbose or not args.json:
-            _log(f"  {host}: {msg}")
+    progress = ApplyProgress(live=not args.json, quiet=args.json and not args.verbose)
 
     def run_batch(batch: list[str]) -> dict[str, HostResult]:
-        _log(f"batch: {', '.join(batch)}")
+        progress("batch", ", ".join(batch))
 
         def one(h: Host) -> HostResult:
             t = fleet.transport(h)
-            return apply_host(t, prep.desired[h.name], by_host[h.name],
-                              become=h.ssh.become and h.ssh.user != "root", progress=progress)
+            r = apply_host(t, prep.desired[h.name], by_host[h.name],
+                           become=h.ssh.become and h.ssh.user != "root", progress=progress)
+            progress.done(h.name, r.ok, r.status.value)
+            return r
 
         raw = fleet.each([hosts[n] for n in batch], one)
         return {n: r if isinstance(r, HostResult) else HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
                 for n, r in raw.items()}
 
-    result = roll_out(changing, playbook, run_batch)
+    try:
+        result = roll_out(changing, playbook, run_batch)
+    finally:
+        progress.close()
     for h in prep.hosts:
         if h.name not in result.results:
             status = HostStatus.UNREACHABLE if by_host.get(h.name) and by_host[h.name].error else HostStatus.UNCHANGED
@@ -343,10 +347,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _log("error: status is not implemented yet")
-    return EXIT_ERROR
+    from provisioner.apply.fleet import Fleet
+    from provisioner.apply.health import InstanceHealth, host_health
+    from provisioner.output.status_view import render_status, status_json
+
+    args.placeholder_secrets = True  # status never needs secret values
+    prep = _prepare(args, args.inventory)
+    if prep is None:
+        return EXIT_ERROR
+    with Fleet(prep.inv) as fleet:
+        raw = fleet.each(prep.hosts, lambda h: host_health(fleet.transport(h), prep.desired[h.name],
+                                                            become=h.ssh.become and h.ssh.user != "root"))
+    rows: list[InstanceHealth] = []
+    errors: dict[str, str] = {}
+    for h in prep.hosts:
+        r = raw[h.name]
+        if isinstance(r, BaseException):
+            errors[h.name] = str(r)
+        else:
+            rows += r
+    if args.json:
+        emit_json(status_json(rows, errors))
+    else:
+        sys.stdout.write(render_status(rows, errors, Style.for_stream(sys.stdout, no_color(args))))
+    return EXIT_OK if not errors and all(r.healthy for r in rows) else EXIT_ERROR
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    _log("error: unlock is not implemented yet")
-    return EXIT_ERROR
+    """Clear host locks left by a run that died; shows who held each one."""
+    from provisioner.apply.fleet import Fleet
+    from provisioner.remote.connect import run_script, transport_root
+    from provisioner.remote.writes import clear_lock_script
+
+    args.placeholder_secrets = True
+    prep = _prepare(args, args.inventory)
+    if prep is None:
+        return EXIT_ERROR
+
+    def one(h: Host) -> str:
+        t = fleet.transport(h)
+        res = run_script(t, clear_lock_script(transport_root(t)), become=h.ssh.become and h.ssh.user != "root")
+        return res.text().strip() if res.ok else f"failed: {res.err_text()}"
+
+    with Fleet(prep.inv) as fleet:
+        raw = fleet.each(prep.hosts, one)
+    for name, r in raw.items():
+        _log(f"{name}: {r}")
+    return EXIT_OK if not any(isinstance(r, BaseException) for r in raw.values()) else EXIT_ERROR

@@ -117,6 +117,12 @@ def unlock_script(holder: str, root: str = "") -> str:
                       "echo UNLOCKED"])
 
 
+def clear_lock_script(root: str = "") -> str:
+    lk = f'"$R"{q(LOCK_PATH)}'
+    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"cleared: $(head -c 400 {lk})\"; rm -f -- {lk}; "
+                      "else echo 'not locked'; fi"])
+
+
 def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],
                      remove_units: Sequence[str] = ()) -> str:
     lines = []

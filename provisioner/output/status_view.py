@@ -1,0 +1,41 @@
+"""Human table and JSON view of `provision status`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.apply.health import InstanceHealth
+from provisioner.output.style import Style
+
+
+def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "healthy": not errors and all(r.healthy for r in rows),
+        "instances": [
+            {"host": r.host, "instance": r.instance, "unit": r.unit, "port": r.port, "unit_state": r.unit_state,
+             "healthz": r.live, "readyz": r.ready, "healthy": r.healthy}
+            for r in rows
+        ],
+        "unreachable": errors,
+    }
+
+
+def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style) -> str:
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "")
+    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready,
+                       "healthy" if r.healthy else "UNHEALTHY") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = []
+    for n, row in enumerate(table):
+        text = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        if n == 0:
+            text = s.bold(text)
+        elif row[-1] != "healthy":
+            text = s.red(text)
+        lines.append(text)
+    for host, err in sorted(errors.items()):
+        lines.append(s.red(f"{host}: unreachable: {err}"))
+    ok = sum(1 for r in rows if r.healthy)
+    tail = f"; {len(errors)} host(s) unreachable" if errors else ""
+    lines.append(f"{ok} of {len(rows)} instance(s) healthy{tail}")
+    return "\n".join(lines) + "\n"

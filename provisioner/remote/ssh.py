@@ -1,4 +1,4 @@
-"""SSH transport: one paramiko connection per host for the whole run, a new channel per command, strict host keys."""
+"""SSH transport: one paramiko connection per host for the run, a channel per command, strict host keys."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
 import paramiko
-from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from provisioner.remote.command import Command
 from provisioner.remote.transport import (
@@ -41,8 +41,14 @@ _SEND_CHUNK = 1 << 15
 _SEND_POLL = 0.005
 _CMD_IN_MESSAGE = 160
 
-# flock() locks belong to an open file description, so two threads of this process opening known_hosts
-# separately would exclude each other too; the in-process lock just keeps them from spinning on flock.
+# paramiko logs an ERROR for every refused direct-tcpip channel, which health checks cause on purpose; with
+# no logging configured Python's last-resort handler would print those on stderr. paramiko logs under our
+# name instead and the NullHandler keeps it quiet unless the application configures logging.
+_PARAMIKO_LOG = "provisioner.remote.ssh.paramiko"
+logging.getLogger("provisioner.remote.ssh").addHandler(logging.NullHandler())
+
+# flock() excludes other processes and, on local disks, other open()s of this one; on NFS it is emulated
+# with fcntl locks, which are per process, so threads of this process also take this lock.
 _known_hosts_lock = threading.Lock()
 
 
@@ -122,7 +128,7 @@ def read_known_hosts(path: str, name: str) -> list[KnownKey]:
     return found
 
 
-def _key_types_to_prefer(known: list[KnownKey], supported: tuple[str, ...]) -> list[str]:
+def _key_types_to_prefer(known: list[KnownKey], supported: Sequence[str]) -> list[str]:
     # Like OpenSSH, ask first for the key types we already know for this host; otherwise the server may
     # offer another of its keys and we would take that for a changed key.
     wanted: list[str] = []
@@ -132,7 +138,8 @@ def _key_types_to_prefer(known: list[KnownKey], supported: tuple[str, ...]) -> l
     return wanted + [t for t in supported if t not in wanted]
 
 
-def _open_socket(host: str, address: str, port: int, timeout: float, factory: SockFactory | None) -> socket.socket:
+def _open_socket(host: str, address: str, port: int, timeout: float,
+                 factory: SockFactory | None) -> socket.socket:
     where = f"{address}:{port}"
     try:
         if factory is not None:
@@ -164,7 +171,7 @@ def _load_identity(host: str, identity_file: str | None) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise ConnectError(host, f"identity file {path} is passphrase-protected; use an unencrypted key") from None
+        raise ConnectError(host, f"identity file {path} is passphrase-protected (unsupported)") from None
     except (OSError, paramiko.SSHException, ValueError) as e:
         raise ConnectError(host, f"cannot load identity file {path}: {e}") from None
 
@@ -192,7 +199,7 @@ class SSHTransport:
                 identity_file: str | None, known_hosts: str | None,
                 host_key_policy: HostKeyPolicy = "strict", connect_timeout: float = 10.0,
                 command_timeout: float = 300.0, sock_factory: SockFactory | None = None) -> SSHTransport:
-        """Open, verify (host key before anything is sent) and authenticate one connection.
+        """Open one connection, verify the host key (before authenticating) and log in with the key.
 
         known_hosts None means ~/.ssh/known_hosts, as for ssh(1); ~/.ssh/config is never read.
         """
@@ -201,17 +208,23 @@ class SSHTransport:
         kh_path = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
         pkey = _load_identity(host, identity_file)
         name = known_hosts_name(address, port)
-        known = read_known_hosts(kh_path, name)
-        sock = _open_socket(host, address, port, connect_timeout, sock_factory)
-        t = paramiko.Transport(sock)
         try:
+            known = read_known_hosts(kh_path, name)
+        except OSError as e:
+            raise HostKeyError(host, f"cannot read known_hosts {kh_path}: {e.strerror or e}") from None
+        sock = _open_socket(host, address, port, connect_timeout, sock_factory)
+        t: paramiko.Transport | None = None
+        try:
+            t = paramiko.Transport(sock)
+            t.set_log_channel(_PARAMIKO_LOG)
             t.banner_timeout = t.handshake_timeout = t.auth_timeout = connect_timeout
             opts = t.get_security_options()
             opts.key_types = _key_types_to_prefer([k for k in known if k.marker is None], opts.key_types)
             try:
                 t.start_client(timeout=connect_timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
-                raise ConnectError(host, f"SSH handshake with {address}:{port} failed: {e or type(e).__name__}") from None
+                raise ConnectError(host, f"SSH handshake with {address}:{port} failed: "
+                                         f"{e or type(e).__name__}") from None
             _verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), host_key_policy)
             try:
                 t.auth_publickey(user, pkey)
@@ -224,7 +237,8 @@ class SSHTransport:
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectError(host, f"authentication with {address}:{port} broke off: {e}") from None
         except BaseException:
-            t.close()
+            if t is not None:
+                t.close()
             sock.close()
             raise
         return cls(host, address, port, user, t, sock, command_timeout)
@@ -253,7 +267,8 @@ class SSHTransport:
         try:
             return self._t.open_session(timeout=timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise ChannelError(self.host, f"cannot open a channel for {shown}: {e or type(e).__name__}") from None
+            raise ChannelError(self.host, f"cannot open a channel for {shown}: "
+                                          f"{e or type(e).__name__}") from None
 
     def _pump(self, chan: paramiko.Channel, shown: str, stdin: bytes | None, deadline: float,
               limit: float) -> Result:
@@ -270,24 +285,28 @@ class SSHTransport:
                 out += chan.recv(_READ_CHUNK)
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(_READ_CHUNK)
-            sending = pos < len(pending)
-            if sending:
-                if chan.closed:
-                    sending = False  # the command exited without reading all of its input
-                else:
-                    while pos < len(pending) and chan.send_ready():
+            if pos < len(pending):
+                try:
+                    while pos < len(pending) and chan.send_ready() and not chan.closed:
                         pos += chan.send(pending[pos:pos + _SEND_CHUNK])
-                    if pos >= len(pending):
-                        chan.shutdown_write()
-                        sending = False
+                except OSError:
+                    if not chan.closed:
+                        raise
+                if chan.closed:
+                    pos = len(pending)  # the command exited without reading all of its input
+                elif pos >= len(pending):
+                    chan.shutdown_write()
+            sending = pos < len(pending)
             if (chan.eof_received or chan.closed) and chan.exit_status_ready() \
                     and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._abandon(chan)
-                raise CommandTimeout(self.host, f"{shown} did not finish within {limit:g} s "
-                                                "(sent TERM, channel closed)")
+                # Closing the channel does not stop the command: sshd only closes its pipes, and OpenSSH
+                # refuses "signal" requests on root sessions (no privilege separation after a root login).
+                chan.close()
+                raise CommandTimeout(self.host, f"{shown} did not finish within {limit:g} s (channel closed; "
+                                                "the command may still be running on the host)")
             nap = min(remaining, _SEND_POLL) if sending else remaining
             if chan.eof_received or chan.closed:
                 chan.status_event.wait(nap)  # the pipe stays readable after EOF; wait for the exit status
@@ -297,22 +316,6 @@ class SSHTransport:
             raise ChannelError(self.host, f"connection lost while running {shown}")
         # -1: the command died from a signal (paramiko ignores exit-signal) or sshd sent no status
         return Result(rc=chan.exit_status, stdout=bytes(out), stderr=bytes(err))
-
-    def _abandon(self, chan: paramiko.Channel) -> None:
-        # Closing the channel alone leaves the command running on the host (holding locks, half-writing
-        # files); OpenSSH >= 7.9 delivers a "signal" request to the session's process. paramiko has no
-        # client method for it, so the request is built by hand. Best effort: the close follows anyway.
-        try:
-            m = paramiko.Message()
-            m.add_byte(cMSG_CHANNEL_REQUEST)
-            m.add_int(chan.remote_chanid)
-            m.add_string("signal")
-            m.add_boolean(False)
-            m.add_string("TERM")
-            self._t._send_user_message(m)
-        except Exception:  # noqa: BLE001 - the channel is being torn down; nothing useful to report
-            pass
-        chan.close()
 
     # ---- ports on the host ------------------------------------------------------------------------
 
@@ -329,7 +332,8 @@ class SSHTransport:
         except paramiko.ChannelException as e:
             # sshd answers "Connect failed" (2) at once when nothing listens: health checks poll on this
             if e.code == 2:
-                raise ChannelError(self.host, f"{target} refused the connection (nothing listening)") from None
+                raise ChannelError(self.host, f"{target} refused the connection (nothing listening)") \
+                    from None
             if e.code == 1:
                 raise ChannelError(self.host, f"sshd refuses to forward to {target} (AllowTcpForwarding "
                                               "or PermitOpen forbid it)") from None
@@ -338,7 +342,8 @@ class SSHTransport:
             if "Timeout" in str(e):
                 raise CommandTimeout(self.host, f"GET {path} on {target}: no channel within {timeout:g} s") \
                     from None
-            raise ChannelError(self.host, f"cannot open a channel to {target}: {e or type(e).__name__}") from None
+            raise ChannelError(self.host, f"cannot open a channel to {target}: "
+                                          f"{e or type(e).__name__}") from None
         try:
             request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
             raw = bytearray()
@@ -351,6 +356,8 @@ class SSHTransport:
                     if not data:
                         break
                     raw += data
+                    if _response_complete(raw):
+                        break  # a server that ignores "Connection: close" must not cost us the timeout
             except TimeoutError:
                 raise CommandTimeout(self.host, f"GET {path} on {target}: no complete response within "
                                                 f"{timeout:g} s") from None
@@ -411,6 +418,55 @@ class SSHTransport:
         return f"<SSHTransport {self.host} {self.user}@{self.address}:{self.port} {state}>"
 
 
+def _parse_http(raw: bytes) -> HttpResponse:
+    if not raw:
+        raise ValueError("connection closed without a response")
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError(f"truncated response ({len(raw)} bytes, no end of headers)")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        raise ValueError(f"not an HTTP response: {lines[0][:80]!r}")
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(b":")
+        headers[key.strip().lower()] = value.strip()
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = _dechunk(body)  # HTTP/1.0 peers must not chunk, but a sloppy server costs us nothing
+    elif b"content-length" in headers:
+        want = int(headers[b"content-length"])
+        if len(body) < want:
+            raise ValueError(f"truncated body ({len(body)} of {want} bytes)")
+        body = body[:want]
+    return HttpResponse(status=int(parts[1]), body=body)
+
+
+def _response_complete(raw: bytearray) -> bool:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    m = re.search(rb"\r\ncontent-length:[ \t]*(\d+)", bytes(raw[:end]), re.IGNORECASE)
+    return m is not None and len(raw) - end - 4 >= int(m.group(1))
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    pos = 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            raise ValueError("truncated chunked body")
+        size = int(data[pos:eol].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        start = eol + 2
+        if len(data) < start + size:
+            raise ValueError("truncated chunked body")
+        out += data[start:start + size]
+        pos = start + size + 2
+
+
 def _show(cmd: Command) -> str:
     text = cmd.shell()
     return f"`{text}`" if len(text) <= _CMD_IN_MESSAGE else f"`{text[:_CMD_IN_MESSAGE]}...`"
@@ -426,13 +482,14 @@ def _verify_host_key(host: str, address: str, port: int, path: str, known: list[
         return
     if policy == "strict":
         fp = fingerprint(offered.asbytes())
-        raise HostKeyError(host, f"{name} is not in known_hosts {path} (it offers {offered.get_name()} {fp}); "
-                                 f"after checking that fingerprint add it with `ssh-keyscan -p {port} "
+        raise HostKeyError(host, f"{name} is not in known_hosts {path} (it offers {offered.get_name()} "
+                                 f"{fp}); after checking that fingerprint add it with `ssh-keyscan -p {port} "
                                  f"{address} >> {path}`, or set host_key_policy: accept-new")
     _record_new_key(host, name, path, offered)
 
 
-def _judge(host: str, name: str, known: list[KnownKey], offered: paramiko.PKey) -> Literal["known", "unknown"]:
+def _judge(host: str, name: str, known: list[KnownKey],
+           offered: paramiko.PKey) -> Literal["known", "unknown"]:
     """'known' or 'unknown'; a changed or revoked key raises HostKeyError under every policy."""
     blob = offered.asbytes()
     for k in known:
@@ -444,10 +501,10 @@ def _judge(host: str, name: str, known: list[KnownKey], offered: paramiko.PKey) 
         return "known"
     if plain:
         expected = "; ".join(f"{k.keytype} {k.fingerprint} ({k.path} line {k.lineno})" for k in plain)
-        raise HostKeyError(host, f"HOST KEY CHANGED for {name}: known_hosts expects {expected}, the host offered "
-                                 f"{offered.get_name()} {fingerprint(blob)}. Refusing to connect: this may be an "
-                                 f"attack; if the host was reinstalled, remove the old entry (ssh-keygen -R "
-                                 f"'{name}' -f {plain[0].path}) and add the new key")
+        raise HostKeyError(host, f"HOST KEY CHANGED for {name}: known_hosts expects {expected}; the host "
+                                 f"offered {offered.get_name()} {fingerprint(blob)}. Refusing to connect: "
+                                 f"this may be an attack; if the host was reinstalled, remove the old entry "
+                                 f"(ssh-keygen -R '{name}' -f {plain[0].path}) and add the new key")
     return "unknown"
 
 

@@ -1,0 +1,102 @@
+"""Where the lab lives (state dir, base rootfs) and the names and addresses it may use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SHARED_MOUNT = "/srv/shared"  # where every host (unless no_shared) sees the shared directory
+NAS_EXPORT = "/export"  # directory the sshfs exporter host serves
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Paths, names and addressing of one lab; built from the environment by `from_env`.
+
+    Every namespace and cgroup the lab creates carries `prefix`: cleanup after a killed run deletes
+    anything with it, so it must not collide with anything else (the reference lab uses "lab-"). A second
+    lab on the same machine (the cleanup tests start one) needs its own prefix, subnet and state dir."""
+
+    state_dir: Path
+    base_dir: Path
+    prefix: str = "ocp-"
+    subnet: str = "10.78.0"  # a /24; the reference lab uses 10.77.0
+    mirror: str | None = None
+
+    @classmethod
+    def from_env(cls) -> LabConfig:
+        prefix = os.environ.get("OCP_LAB_PREFIX", "ocp-")
+        return cls(
+            state_dir=Path(os.environ.get("OCP_LAB_DIR", f"/run/{prefix}lab")),
+            base_dir=Path(os.environ.get("OCP_LAB_BASE", "/var/cache/openclaw-provisioner/lab-base")),
+            prefix=prefix,
+            subnet=os.environ.get("OCP_LAB_SUBNET", "10.78.0"),
+            mirror=os.environ.get("OCP_LAB_MIRROR") or None,
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that make a child process (CLI, reaper) use this same lab."""
+        return {"OCP_LAB_DIR": str(self.state_dir), "OCP_LAB_BASE": str(self.base_dir),
+                "OCP_LAB_PREFIX": self.prefix, "OCP_LAB_SUBNET": self.subnet}
+
+    @property
+    def ctl_ns(self) -> str:
+        """The control network namespace: holds the bridge; clients connect from it."""
+        return self.prefix + "ctl"
+
+    @property
+    def cgroup_name(self) -> str:
+        # per-host cgroups live under <hierarchy>/<prefix>lab/<host>
+        return self.prefix + "lab"
+
+    @property
+    def lock_path(self) -> Path:
+        # one lab per prefix per machine: namespace names are global, so the lock is not in the state dir
+        return Path(f"/run/{self.prefix}lab.lock")
+
+    @property
+    def nas_name(self) -> str:
+        return self.prefix + "nas"
+
+    def veth_name(self, host: str) -> str:
+        """Bridge-side interface of a host (in the control namespace, so short names are fine)."""
+        return "v" + host.removeprefix(self.prefix)
+
+    @property
+    def ctl_address(self) -> str:
+        return f"{self.subnet}.1"
+
+    @property
+    def hosts_dir(self) -> Path:
+        return self.state_dir / "hosts"
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.state_dir / "shared"
+
+    @property
+    def client_key(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def peer_key(self) -> Path:
+        # host-to-host key (sshfs clients log into the exporter with it); never the test client's key
+        return self.state_dir / "peer_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def hosts_known_hosts(self) -> Path:
+        # the copy bind-mounted into hosts as /etc/ssh/ssh_known_hosts: rewritten in place, never renamed
+        return self.state_dir / "hosts-known_hosts"
+
+    @property
+    def etc_hosts(self) -> Path:
+        return self.state_dir / "etc-hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state_dir / "ssh_config"

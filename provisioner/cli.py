@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--playbook", metavar="FILE", help="rollout procedure (batches, max_fail)")
     _common(p)
 
+    p = sub.add_parser("dedupe", help="the shared inbound-dedupe claim directory")
+    dsub = p.add_subparsers(dest="dedupe_command", required=True, metavar="ACTION")
+    p = dsub.add_parser("verify", help="prove the claim directory is one shared store across the hosts")
+    p.add_argument("inventory")
+    _common(p)
+
     p = sub.add_parser("status", help="health of every instance")
     p.add_argument("inventory")
     _common(p)

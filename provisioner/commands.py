@@ -228,6 +228,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
             _log(f"error: refusing to apply {args.target}: {problem}")
             return EXIT_ERROR
     out = Style.for_stream(sys.stdout, no_color(args))
+    playbook = _playbook(args)
+    if playbook is None:
+        return EXIT_ERROR
     with Fleet(prep.inv) as fleet:
         plan = saved or _make_plan(prep, fleet)
         if not args.json:
@@ -251,14 +254,32 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if answer != "yes":
                 _log("Apply cancelled.")
                 return EXIT_ERROR
-        results = _roll_out(args, prep, plan, fleet)
+        results = _roll_out(args, prep, plan, fleet, playbook)
     from provisioner.output.results import render_results, results_json
 
+    revision = f"inventory {prep.inv.sha256[:12]}"
     if args.json:
-        emit_json({"plan": plan_json(plan), **results_json(results)})
+        emit_json({"plan": plan_json(plan), **results_json(results, revision)})
     else:
-        sys.stdout.write(render_results(results, out))
+        sys.stdout.write(render_results(results, out, revision))
     return EXIT_OK if results.ok else EXIT_ERROR
+
+
+def _playbook(args: argparse.Namespace) -> Any:
+    from provisioner.apply.rollout import Playbook
+    from provisioner.model import ProvisionError
+    from provisioner.playbook import load_playbook
+
+    if not args.playbook:
+        return Playbook()
+    try:
+        return load_playbook(args.playbook)
+    except ProvisionError as exc:
+        style = stderr_style(no_color(args))
+        for d in exc.diagnostics:
+            _log(format_diagnostic(d, style))
+        _log(f"error: {exc}")
+        return None
 
 
 def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
@@ -276,35 +297,44 @@ def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
     return None
 
 
-def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any) -> Any:
-    from provisioner.apply.executor import HostResult, HostStatus, apply_host
-    from provisioner.apply.rollout import Playbook, roll_out
+def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any, playbook: Any) -> Any:
+    from provisioner.apply.executor import HostResult, HostStatus, apply_host, roll_back_host
+    from provisioner.apply.rollout import roll_out
     from provisioner.output.progress import ApplyProgress
-    from provisioner.playbook import load_playbook
 
-    playbook = load_playbook(args.playbook) if args.playbook else Playbook()
     by_host = {h.host: h for h in plan.hosts}
     hosts = {h.name: h for h in prep.hosts}
     changing = [h.name for h in prep.hosts if h.name in by_host and by_host[h.name].has_changes]
-
     progress = ApplyProgress(live=not args.json, quiet=args.json and not args.verbose)
+    done: dict[str, HostResult] = {}
+
+    def become(h: Host) -> bool:
+        return h.ssh.become and h.ssh.user != "root"
+
+    def each(batch: list[str], fn: Any) -> dict[str, HostResult]:
+        raw = fleet.each([hosts[n] for n in batch], fn)
+        return {n: r if isinstance(r, HostResult) else HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
+                for n, r in raw.items()}
 
     def run_batch(batch: list[str]) -> dict[str, HostResult]:
         progress("batch", ", ".join(batch))
 
         def one(h: Host) -> HostResult:
-            t = fleet.transport(h)
-            r = apply_host(t, prep.desired[h.name], by_host[h.name],
-                           become=h.ssh.become and h.ssh.user != "root", progress=progress)
+            r = apply_host(fleet.transport(h), prep.desired[h.name], by_host[h.name], become=become(h),
+                           progress=progress, health_gate=playbook.health_gate,
+                           health_timeout=playbook.health_timeout)
+            done[h.name] = r
             progress.done(h.name, r.ok, r.status.value)
             return r
 
-        raw = fleet.each([hosts[n] for n in batch], one)
-        return {n: r if isinstance(r, HostResult) else HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
-                for n, r in raw.items()}
+        return each(batch, one)
+
+    def roll_back(names: list[str]) -> dict[str, HostResult]:
+        return each(names, lambda h: roll_back_host(fleet.transport(h), prep.desired[h.name], done[h.name],
+                                                    become=become(h), progress=progress))
 
     try:
-        result = roll_out(changing, playbook, run_batch)
+        result = roll_out(changing, playbook, run_batch, roll_back)
     finally:
         progress.close()
     for h in prep.hosts:
@@ -344,6 +374,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\ndemo {'OK' if ok else 'FAILED'}: files are under {os.path.abspath(args.dir)}/hosts/; "
           f"try `provision plan {inv_path}` after editing the inventory.")
     return EXIT_OK if ok else EXIT_ERROR
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    from provisioner.dedupe.command import cmd_dedupe_verify
+
+    rc: int = cmd_dedupe_verify(args)
+    return rc
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,27 +1,53 @@
-"""Load a rollout playbook (YAML): batches (`serial`), failure budget (`max_fail`)."""
+"""Load a rollout playbook (YAML) with located errors: batches, failure budget, health gate, pause, on_failure."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
-import yaml
-
 from provisioner.apply.rollout import Playbook
+from provisioner.inventory.yamlsource import load_yaml
+from provisioner.model import Diagnostic, ProvisionError, Severity
 
 
-class PlaybookError(Exception):
-    pass
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    text = (resources.files("provisioner.schemas") / "playbook.schema.json").read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))
 
 
 def load_playbook(path: str) -> Playbook:
+    """The playbook at path; raises ProvisionError carrying located diagnostics when it is not valid."""
     try:
         with open(path, encoding="utf-8") as f:
-            data: Any = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlaybookError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PlaybookError(f"{path}: a playbook is a mapping")
+            text = f.read()
+    except OSError as exc:
+        raise ProvisionError(f"cannot read playbook {path}: {exc}") from exc
+    data, spans, diags = load_yaml(text, path)
+    if not diags and not isinstance(data, dict):
+        diags = [Diagnostic(Severity.ERROR, "a playbook is a mapping (serial:, max_fail:, ...)", spans.value(()))]
+    if not diags:
+        for err in sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path)):
+            where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+            message = err.message
+            if err.validator == "additionalProperties":
+                message = f"unknown key: {message}"
+            diags.append(Diagnostic(Severity.ERROR, f"{where}: {message}", spans.value(tuple(err.absolute_path)),
+                                    code="playbook"))
+    if diags:
+        raise ProvisionError(f"invalid playbook {path}", tuple(diags))
     serial = data.get("serial", [1, "100%"])
-    if not isinstance(serial, list):
-        serial = [serial]
-    return Playbook(serial=tuple(serial), max_fail=data.get("max_fail", 0), name=str(data.get("name", path)))
+    gate = data.get("health_gate") or {}
+    return Playbook(
+        serial=tuple(serial if isinstance(serial, list) else [serial]),
+        max_fail=data.get("max_fail", 0),
+        name=str(data.get("name", path)),
+        health_gate=bool(gate.get("enabled", True)),
+        health_timeout=gate.get("timeout"),
+        pause=float(data.get("pause", 0)),
+        on_failure=data.get("on_failure", "stop"),
+    )

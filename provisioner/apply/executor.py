@@ -33,6 +33,7 @@ class HostStatus(enum.Enum):
     UNREACHABLE = "unreachable"
     NOT_REACHED = "not-reached"  # the rollout stopped before this host
     REFUSED = "refused"  # drifted since the plan, or locked by another run
+    ROLLED_BACK = "rolled-back"  # took the new revision, then was put back because its batch failed
 
 
 @dataclass
@@ -44,6 +45,8 @@ class HostResult:
     restarted: list[str] = field(default_factory=list)
     rolled_back: bool = False
     health: dict[str, str] = field(default_factory=dict)  # instance -> "ready after 9.1 s" / "not ready: ..."
+    written: list[str] = field(default_factory=list)  # paths replaced on the host (their old versions are kept)
+    reloaded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -85,6 +88,8 @@ def apply_host(
     progress: Progress | None = None,
     health_poll: float = 0.5,
     lock_force: bool = False,
+    health_gate: bool = True,
+    health_timeout: float | None = None,
 ) -> HostResult:
     say = progress or (lambda h, m: None)
     h = desired.name
@@ -99,14 +104,22 @@ def apply_host(
         return HostResult(h, HostStatus.REFUSED, f"host is locked by another run ({held}); if that run is dead, "
                           "clear the lock with `provision unlock`")
     try:
-        return _apply_locked(t, desired, planned, root, become, say, health_poll)
+        gate = GateOptions(health_gate, health_timeout, health_poll)
+        return _apply_locked(t, desired, planned, root, become, say, gate)
     finally:
         with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
             run_script(t, unlock_script(holder, root), become=become)
 
 
+@dataclass(frozen=True)
+class GateOptions:
+    enabled: bool = True
+    timeout: float | None = None  # overrides each service's own
+    poll: float = 0.5
+
+
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
-                  health_poll: float) -> HostResult:
+                  gate: GateOptions) -> HostResult:
     h = desired.name
     say(h, "re-checking facts")
     observed = gather(t, desired, become=become)
@@ -122,7 +135,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     user = next((c.target for c in todo if c.kind == "user"), None)
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
                        run_id=uuid.uuid4().hex[:8])
-    result = HostResult(h, HostStatus.CHANGED, applied=todo)
+    result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")
         res = run_script(t, write_script(batch, root, chown=not root), become=become)
@@ -142,9 +155,10 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     say(h, "systemctl: " + ", ".join(restart + start + stop))
     res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files), become=become)
     result.restarted = restart + start
+    result.reloaded = unit_changed
     failure = None if res.ok else f"systemctl failed: {res.err_text()[:400]}"
-    if failure is None:
-        failure = _health_gate(t, desired, restart + start, result, say, health_poll)
+    if failure is None and gate.enabled:
+        failure = _health_gate(t, desired, restart + start, result, say, gate)
     if failure is None:
         return result
     say(h, "rolling back")
@@ -162,10 +176,33 @@ def _restore(t: Transport, paths: list[str], root: str, become: bool) -> None:
         run_script(t, restore_script(paths, root), become=become)
 
 
+def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, become: bool = False,
+                   progress: Progress | None = None) -> HostResult:
+    """Put a host that took the new revision back on its previous files and restart what was restarted."""
+    say = progress or (lambda h, m: None)
+    root = transport_root(t)
+    say(done.host, "rolling back (batch failed)")
+    try:
+        _restore(t, done.written, root, become)
+        if done.restarted and not root:
+            res = run_script(t, systemctl_script(done.reloaded, done.restarted, [], []), become=become)
+            if not res.ok:
+                return HostResult(done.host, HostStatus.FAILED, f"rollback: systemctl failed: {res.err_text()[:300]}",
+                                  rolled_back=True)
+    except TransportError as exc:
+        return HostResult(done.host, HostStatus.FAILED, f"rollback failed: {exc.detail}", rolled_back=True)
+    return HostResult(done.host, HostStatus.ROLLED_BACK, "its batch failed: put back on its previous files",
+                      rolled_back=True)
+
+
 def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
-                 poll: float) -> str | None:
+                 gate: GateOptions) -> str | None:
     """Each restarted instance must answer its health path with 200 within its timeout."""
-    services = [s for s in desired.services if s.unit in units]
+    from dataclasses import replace
+
+    poll = gate.poll
+    services = [s if gate.timeout is None else replace(s, health_timeout=gate.timeout)
+                for s in desired.services if s.unit in units and s.port]
     start = time.monotonic()
     pending = {s.unit: s for s in services}
     last: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,10 @@ class Playbook:
     serial: tuple[int | str, ...] = (1, "100%")
     max_fail: int | str = 0
     name: str = "default"
+    health_gate: bool = True
+    health_timeout: float | None = None  # overrides each instance's own timeout
+    pause: float = 0.0
+    on_failure: str = "stop"  # stop | rollback (also put back the batch's hosts that succeeded)
 
 
 def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> list[list[str]]:
@@ -48,6 +53,7 @@ def fail_budget(max_fail: int | str, batch_size: int) -> int:
 class RolloutResult:
     results: dict[str, HostResult] = field(default_factory=dict)
     stopped_after_batch: int | None = None
+    batches: list[list[str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,15 +61,23 @@ class RolloutResult:
 
 
 def roll_out(hosts: Sequence[str], playbook: Playbook,
-             run_batch: Callable[[list[str]], dict[str, HostResult]]) -> RolloutResult:
+             run_batch: Callable[[list[str]], dict[str, HostResult]],
+             roll_back: Callable[[list[str]], dict[str, HostResult]] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> RolloutResult:
     out = RolloutResult()
     plan = batches(hosts, playbook.serial)
+    out.batches = plan
     for n, batch in enumerate(plan, 1):
+        if n > 1 and playbook.pause:
+            sleep(playbook.pause)
         results = run_batch(batch)
         out.results.update(results)
         failed = sum(1 for r in results.values() if not r.ok)
         if failed > fail_budget(playbook.max_fail, len(batch)):
             out.stopped_after_batch = n
+            succeeded = [h for h, r in results.items() if r.status is HostStatus.CHANGED]
+            if playbook.on_failure == "rollback" and succeeded and roll_back is not None:
+                out.results.update(roll_back(succeeded))
             for rest in plan[n:]:
                 for h in rest:
                     out.results[h] = HostResult(h, HostStatus.NOT_REACHED, f"rollout stopped after batch {n}")

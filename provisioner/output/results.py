@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.apply.executor import HostStatus
+from provisioner.apply.executor import HostResult, HostStatus
 from provisioner.apply.rollout import RolloutResult
 from provisioner.output.style import Style
+
+def revision_of(h: HostResult, new: str) -> str:
+    """Which revision of its files the host runs after the rollout, in words."""
+    if h.status in (HostStatus.CHANGED, HostStatus.UNCHANGED):
+        return f"new ({new})"
+    if h.status is HostStatus.FAILED:
+        return "previous (rolled back)" if h.rolled_back else "unknown: check the host"
+    if h.status is HostStatus.ROLLED_BACK:
+        return "previous (rolled back with its batch)"
+    if h.status is HostStatus.NOT_REACHED:
+        return "previous (not reached)"
+    if h.status is HostStatus.REFUSED:
+        return "previous (refused)"
+    return "unknown (unreachable)"
+
 
 MARK = {
     HostStatus.UNCHANGED: "=",
@@ -15,17 +30,21 @@ MARK = {
     HostStatus.UNREACHABLE: "?",
     HostStatus.NOT_REACHED: "·",
     HostStatus.REFUSED: "!",
+    HostStatus.ROLLED_BACK: "↺",
 }
 
 
-def results_json(r: RolloutResult) -> dict[str, Any]:
+def results_json(r: RolloutResult, revision: str) -> dict[str, Any]:
     return {
         "ok": r.ok,
+        "revision": revision,
+        "batches": r.batches,
         "stopped_after_batch": r.stopped_after_batch,
         "hosts": [
             {
                 "host": h.host,
                 "status": h.status.value,
+                "revision": revision_of(h, revision),
                 "message": h.message,
                 "changes_applied": len(h.applied) if h.status is HostStatus.CHANGED else 0,
                 "restarted": h.restarted,
@@ -37,16 +56,18 @@ def results_json(r: RolloutResult) -> dict[str, Any]:
     }
 
 
-def render_results(r: RolloutResult, s: Style) -> str:
+def render_results(r: RolloutResult, s: Style, revision: str) -> str:
     lines = []
-    for h in sorted(r.results.values(), key=lambda x: x.host):
+    order = {h: n for n, h in enumerate(x for b in r.batches for x in b)}
+    for h in sorted(r.results.values(), key=lambda x: (order.get(x.host, len(order)), x.host)):
         colour = s.green if h.ok else s.red
         detail = h.message
         if h.status is HostStatus.CHANGED:
             detail = f"{len(h.applied)} change(s) applied"
             if h.restarted:
                 detail += f"; restarted {', '.join(h.restarted)}"
-        lines.append(f"  {MARK[h.status]} {h.host:<24} {colour(h.status.value):<12} {detail}")
+        status = colour(f"{h.status.value:<11}")
+        lines.append(f"  {MARK[h.status]} {h.host:<20} {status} revision: {revision_of(h, revision):<36} {detail}")
         for inst, state in sorted(h.health.items()):
             lines.append(f"      {inst}: {state}")
     counts: dict[str, int] = {}

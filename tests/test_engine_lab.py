@@ -1,0 +1,194 @@
+"""plan and apply over real SSH onto hosts booted with real systemd (issue 4's acceptance).
+
+The gateways here are a small stand-in (tests/support/standin-openclaw) that answers /readyz like
+OpenClaw, so that each test takes seconds; the real gateway is proven in the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab.harness import Lab
+from tests.lab.hosts import LabHost
+
+STANDIN = Path(__file__).parent / "support" / "standin-openclaw"
+STANDIN_PATH = "/usr/local/bin/openclaw-standin"
+CANARY = "canary-secret-5d1e0b77"
+
+pytestmark = pytest.mark.lab
+
+
+def inventory(**overrides: Any) -> dict[str, Any]:
+    inv: dict[str, Any] = {
+        "version": 1,
+        "openclaw": {"version": "2026.9.6", "command": [STANDIN_PATH]},
+        "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
+                     "instance": {"health": {"timeout": 20}}},
+        "hosts": {
+            "gw": {"instances": {
+                "main": {"port": 18789, "config": {"logging": {"level": "info"}}},
+                "rescue": {"port": 19789, "config": {"gateway": {"auth": {"mode": "token"}}},
+                           "secrets": {"OPENCLAW_GATEWAY_TOKEN": {"env": "RESCUE_TOKEN"}}},
+            }},
+        },
+    }
+    inv.update(overrides)
+    return inv
+
+
+class Provision:
+    """Runs the real CLI as an operator would, from inside the lab's client namespace."""
+
+    def __init__(self, lab: Lab, cwd: Path) -> None:
+        self.lab = lab
+        self.cwd = cwd
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env or {})}
+        argv = self.lab.client_argv([sys.executable, "-m", "provisioner.cli", *args])
+        r = subprocess.run(argv, cwd=self.cwd, env=full_env, capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+        self.outputs += [r.stdout, r.stderr]
+        return r
+
+
+def install_standin(host: LabHost) -> None:
+    host.write_file(STANDIN_PATH, STANDIN.read_bytes(), mode=0o755)
+
+
+def invocation(host: LabHost, unit: str) -> str:
+    return host.run(["systemctl", "show", "-p", "InvocationID", "--value", unit]).stdout.strip()
+
+
+def readyz(host: LabHost, port: int, wait: float = 10.0) -> str:
+    """The status /readyz answers on the host itself, polled for up to `wait` seconds until it is 200."""
+    code = ("import urllib.request,sys,time\n"
+            "end = time.time() + float(sys.argv[2])\n"
+            "while True:\n"
+            " try: s = urllib.request.urlopen(sys.argv[1], timeout=3).status\n"
+            " except Exception as e: s = getattr(e, 'code', 'down')\n"
+            " if s == 200 or time.time() > end: break\n"
+            " time.sleep(0.2)\n"
+            "print(s)")
+    return host.run(["python3", "-c", code, f"http://127.0.0.1:{port}/readyz", str(wait)]).stdout.strip()
+
+
+@pytest.fixture()
+def gw(make_host: Callable[..., LabHost]) -> LabHost:
+    host = make_host("systemd")
+    install_standin(host)
+    return host
+
+
+@pytest.fixture()
+def provision(lab: Lab, tmp_path: Path) -> Provision:
+    return Provision(lab, tmp_path)
+
+
+def test_first_plan_2_apply_0_then_nothing_to_do(gw: LabHost, provision: Provision,
+                                                 inventory_writer: Callable[..., Path]) -> None:
+    inv = str(inventory_writer(inventory(), {"gw": gw}))
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "create-user" in r.stdout and "/etc/systemd/system/openclaw-gateway-main.service" in r.stdout
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert readyz(gw, 18789) == "200" and readyz(gw, 19789) == "200"
+    for unit in ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service"):
+        state = gw.run(["systemctl", "is-enabled", unit]).stdout.strip()
+        assert state == "enabled"
+    ids = {u: invocation(gw, u) for u in ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service")}
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 0, r.stdout
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0 and "No changes" in r.stderr
+    assert ids == {u: invocation(gw, u) for u in ids}
+
+
+def test_a_config_change_restarts_that_instance_only(gw: LabHost, provision: Provision,
+                                                     inventory_writer: Callable[..., Path]) -> None:
+    inv_doc = inventory()
+    inv = str(inventory_writer(inv_doc, {"gw": gw}, name="inv.yaml"))
+    assert provision("apply", inv, "--yes").returncode == 0
+    before = {u: invocation(gw, u) for u in ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service")}
+    inv_doc["hosts"]["gw"]["instances"]["rescue"]["config"]["logging"] = {"level": "debug"}
+    inv = str(inventory_writer(inv_doc, {"gw": gw}, name="inv.yaml"))
+    r = provision("plan", inv, "--detailed-exitcode", "--json")
+    assert r.returncode == 2
+    changes = [(c["action"], c["target"]) for h in json.loads(r.stdout)["hosts"] for c in h["changes"]]
+    assert changes == [("update", "/home/openclaw/.openclaw-rescue/openclaw.json"),
+                       ("restart", "openclaw-gateway-rescue.service")]
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    after = {u: invocation(gw, u) for u in before}
+    assert after["openclaw-gateway-main.service"] == before["openclaw-gateway-main.service"]
+    assert after["openclaw-gateway-rescue.service"] != before["openclaw-gateway-rescue.service"]
+    assert b'"level": "debug"' in gw.read_file("/home/openclaw/.openclaw-rescue/openclaw.json")
+
+
+def test_a_hand_edit_on_the_host_shows_up_as_drift(gw: LabHost, provision: Provision,
+                                                  inventory_writer: Callable[..., Path]) -> None:
+    inv = str(inventory_writer(inventory(), {"gw": gw}))
+    assert provision("apply", inv, "--yes").returncode == 0
+    path = "/home/openclaw/.openclaw-main/openclaw.json"
+    text = gw.read_file(path).decode().replace('"level": "info"', '"level": "trace"')
+    gw.write_file(path, text, mode=0o644, owner="openclaw:openclaw")
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 2
+    assert f"~ update      file    [main] {path}" in r.stdout
+    assert "content differs from the rendered file" in r.stdout and "mode 0644 -> 0600" in r.stdout
+    assert '-    "level": "trace"' in r.stdout and '+    "level": "info"' in r.stdout
+    assert "↻ restart     service [main] openclaw-gateway-main.service" in r.stdout
+
+
+def test_secret_is_only_in_the_0600_env_file_on_the_host(gw: LabHost, provision: Provision, tmp_path: Path,
+                                                          inventory_writer: Callable[..., Path]) -> None:
+    inv = str(inventory_writer(inventory(), {"gw": gw}))
+    planfile = str(tmp_path / "plan.json")
+    provision("plan", inv, "--out", planfile)
+    provision("plan", inv, "--json")
+    assert provision("apply", planfile, "-v").returncode == 0
+    provision("apply", inv, "--yes", "--json")
+    provision("status", inv)
+    env_path = "/home/openclaw/.openclaw-rescue/gateway.env"
+    assert f'OPENCLAW_GATEWAY_TOKEN="{CANARY}"' in gw.read_file(env_path).decode()
+    assert gw.run(["stat", "-c", "%a %U", env_path]).stdout.split() == ["600", "openclaw"]
+    holders = gw.run(f"grep -rl {CANARY} /home /etc /var/lib/openclaw-provisioner || true").stdout.split()
+    assert holders == [env_path]
+    assert CANARY not in gw.run("journalctl --no-pager -q -o cat || true").stdout
+    assert all(CANARY not in o for o in provision.outputs)
+    assert CANARY not in Path(planfile).read_text()
+
+
+def test_a_failed_health_check_leaves_the_host_on_its_previous_files(gw: LabHost, provision: Provision,
+                                                                    inventory_writer: Callable[..., Path]) -> None:
+    inv_doc = inventory()
+    inv = str(inventory_writer(inv_doc, {"gw": gw}, name="inv.yaml"))
+    assert provision("apply", inv, "--yes").returncode == 0
+    paths = ["/home/openclaw/.openclaw-main/openclaw.json", "/home/openclaw/.openclaw-main/gateway.env",
+             "/etc/systemd/system/openclaw-gateway-main.service"]
+    old = {p: gw.read_file(p) for p in paths}
+    main = inv_doc["hosts"]["gw"]["instances"]["main"]
+    main["env"] = {"STANDIN_READY": "no"}  # the stand-in never becomes ready
+    main["health"] = {"timeout": 4}
+    main["config"]["logging"] = {"level": "debug"}
+    inv = str(inventory_writer(inv_doc, {"gw": gw}, name="inv.yaml"))
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "did not answer /readyz on port 18789 within 4 s" in r.stdout
+    assert "put back on its previous files" in r.stdout
+    assert {p: gw.read_file(p) for p in paths} == old
+    assert gw.run("ls /home/openclaw/.openclaw-main/ | grep -c ocp-tmp || true").stdout.strip() == "0"
+    assert gw.run(["systemctl", "is-active", "openclaw-gateway-main.service"]).stdout.strip() == "active"
+    assert readyz(gw, 18789) == "200"
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 2  # the change is still pending, not half-applied

@@ -20,6 +20,13 @@ def _validator() -> Any:
     return Draft202012Validator(json.loads(text))
 
 
+def _deepest(err: Any) -> Any:
+    leaves = [err]
+    while any(e.context for e in leaves):
+        leaves = [c for e in leaves for c in (e.context or [e])]
+    return max(leaves, key=lambda e: (len(e.absolute_path), e.validator == "pattern"))
+
+
 def load_playbook(path: str) -> Playbook:
     """The playbook at path; raises ProvisionError carrying located diagnostics when it is not valid."""
     try:
@@ -31,11 +38,17 @@ def load_playbook(path: str) -> Playbook:
     if not diags and not isinstance(data, dict):
         diags = [Diagnostic(Severity.ERROR, "a playbook is a mapping (serial:, max_fail:, ...)", spans.value(()))]
     if not diags:
-        for err in sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path)):
+        for top in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+            # oneOf: report the alternative that came closest, at its own (deeper) path
+            err = _deepest(top)
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
             message = err.message
             if err.validator == "additionalProperties":
                 message = f"unknown key: {message}"
+            elif err.validator == "pattern" and str(err.validator_value).endswith("%$"):
+                message = f"{err.instance!r} is not a percentage from 1% to 100%"
+            elif top.context:
+                message = f"{message} (a count or a percentage such as \"50%\")"
             diags.append(Diagnostic(Severity.ERROR, f"{where}: {message}", spans.value(tuple(err.absolute_path)),
                                     code="playbook"))
     if diags:

@@ -7,9 +7,6 @@ OpenClaw, so that each test takes seconds; the real gateway is proven in the end
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +15,7 @@ import pytest
 
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-
-STANDIN = Path(__file__).parent / "support" / "standin-openclaw"
-STANDIN_PATH = "/usr/local/bin/openclaw-standin"
-CANARY = "canary-secret-5d1e0b77"
+from tests.support.lab_cli import CANARY, STANDIN_PATH, Provision, install_standin, invocation, readyz
 
 pytestmark = pytest.mark.lab
 
@@ -42,44 +36,6 @@ def inventory(**overrides: Any) -> dict[str, Any]:
     }
     inv.update(overrides)
     return inv
-
-
-class Provision:
-    """Runs the real CLI as an operator would, from inside the lab's client namespace."""
-
-    def __init__(self, lab: Lab, cwd: Path) -> None:
-        self.lab = lab
-        self.cwd = cwd
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env or {})}
-        argv = self.lab.client_argv([sys.executable, "-m", "provisioner.cli", *args])
-        r = subprocess.run(argv, cwd=self.cwd, env=full_env, capture_output=True, text=True, timeout=300,
-                           stdin=subprocess.DEVNULL)
-        self.outputs += [r.stdout, r.stderr]
-        return r
-
-
-def install_standin(host: LabHost) -> None:
-    host.write_file(STANDIN_PATH, STANDIN.read_bytes(), mode=0o755)
-
-
-def invocation(host: LabHost, unit: str) -> str:
-    return host.run(["systemctl", "show", "-p", "InvocationID", "--value", unit]).stdout.strip()
-
-
-def readyz(host: LabHost, port: int, wait: float = 10.0) -> str:
-    """The status /readyz answers on the host itself, polled for up to `wait` seconds until it is 200."""
-    code = ("import urllib.request,sys,time\n"
-            "end = time.time() + float(sys.argv[2])\n"
-            "while True:\n"
-            " try: s = urllib.request.urlopen(sys.argv[1], timeout=3).status\n"
-            " except Exception as e: s = getattr(e, 'code', 'down')\n"
-            " if s == 200 or time.time() > end: break\n"
-            " time.sleep(0.2)\n"
-            "print(s)")
-    return host.run(["python3", "-c", code, f"http://127.0.0.1:{port}/readyz", str(wait)]).stdout.strip()
 
 
 @pytest.fixture()

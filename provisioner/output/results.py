@@ -8,6 +8,7 @@ from provisioner.apply.executor import HostResult, HostStatus
 from provisioner.apply.rollout import RolloutResult
 from provisioner.output.style import Style
 
+
 def revision_of(h: HostResult, new: str) -> str:
     """Which revision of its files the host runs after the rollout, in words."""
     if h.status in (HostStatus.CHANGED, HostStatus.UNCHANGED):

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="health of every instance")
     p.add_argument("inventory")
+    p.add_argument("--no-openclaw-status", dest="openclaw_status", action="store_false",
+                   help="skip `openclaw gateway status` (it starts node once per instance)")
     _common(p)
 
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")

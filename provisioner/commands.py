@@ -163,11 +163,40 @@ def _without_removals(plan: Plan) -> Plan:
         for h in plan.hosts))
 
 
-def _make_plan(prep: _Prepared, fleet: Any) -> Plan:
+def _make_plan(prep: _Prepared, fleet: Any, args: argparse.Namespace) -> Plan:
+    """Facts from every host, then the plan; what a host cannot take (busy ports, config keys its OpenClaw
+    version rejects) is reported as located errors and keeps that host out of the apply."""
+    from dataclasses import replace
+
+    from provisioner.apply.capabilities import port_diagnostics, version_diagnostics
     from provisioner.apply.fleet import make_plan
 
-    plan = make_plan(fleet, prep.hosts, prep.desired)
-    return _without_removals(plan) if prep.partial else plan
+    observed: dict[str, Any] = {}
+    plan = make_plan(fleet, prep.hosts, prep.desired, observed)
+    if prep.partial:
+        plan = _without_removals(plan)
+    by_name = {h.name: h for h in prep.hosts}
+
+    def check(h: Host) -> list[Diagnostic]:
+        obs = observed.get(h.name)
+        if obs is None:
+            return []
+        return port_diagnostics(prep.inv, h, obs) + version_diagnostics(prep.inv, h, obs, fleet.transport(h))
+
+    found = fleet.each([by_name[n] for n in observed], check)
+    style = stderr_style(no_color(args))
+    hosts = []
+    for hp in plan.hosts:
+        diags = found.get(hp.host, [])
+        if isinstance(diags, BaseException):
+            hosts.append(replace(hp, error=f"capability check failed: {diags}"))
+            continue
+        for d in diags:
+            _log(format_diagnostic(d, style))
+        errors = [d for d in diags if d.is_error]
+        hosts.append(replace(hp, error=f"{len(errors)} problem(s) on the host would break the apply (see above)")
+                     if errors and not hp.error else hp)
+    return replace(plan, hosts=tuple(hosts))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -182,7 +211,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _log(f"error: --offline {args.offline}: no such directory")
         return EXIT_ERROR
     with Fleet(prep.inv, offline_dir=args.offline) as fleet:
-        plan = _make_plan(prep, fleet)
+        plan = _make_plan(prep, fleet, args)
     if args.out:
         with open(args.out + ".tmp", "w", encoding="utf-8") as f:
             f.write(dumps(plan))
@@ -232,7 +261,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if playbook is None:
         return EXIT_ERROR
     with Fleet(prep.inv) as fleet:
-        plan = saved or _make_plan(prep, fleet)
+        plan = saved or _make_plan(prep, fleet, args)
         if not args.json:
             sys.stdout.write(render_plan(plan, out))
         if plan.has_errors and saved is None:
@@ -393,8 +422,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if prep is None:
         return EXIT_ERROR
     with Fleet(prep.inv) as fleet:
-        raw = fleet.each(prep.hosts, lambda h: host_health(fleet.transport(h), prep.desired[h.name],
-                                                            become=h.ssh.become and h.ssh.user != "root"))
+        raw = fleet.each(prep.hosts, lambda h: host_health(
+            fleet.transport(h), prep.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
+            command=prep.inv.openclaw.command if args.openclaw_status and h.connection == "ssh" else ()))
     rows: list[InstanceHealth] = []
     errors: dict[str, str] = {}
     for h in prep.hosts:

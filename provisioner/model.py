@@ -132,6 +132,16 @@ class ObservedService:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """A TCP port something listens on, and who: the unit it runs in when systemd started it."""
+
+    port: int
+    pid: int | None
+    unit: str | None
+    command: str
+
+
+@dataclass(frozen=True)
 class ObservedHost:
     """What one batched probe found on a host."""
 
@@ -143,6 +153,7 @@ class ObservedHost:
     users: dict[str, bool] = field(default_factory=dict)
     openclaw_version: str | None = None
     lock_holder: str | None = None
+    listeners: tuple[Listener, ...] = ()
 
 
 class Action(enum.Enum):

@@ -12,7 +12,8 @@ class FactsError(TransportError):
     pass
 
 
-def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()) -> ProbeRequest:
+def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = (),
+                  listeners: bool = False) -> ProbeRequest:
     unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")}
                        | {"/etc/systemd/system"})
     systemd = any(s.manager == "systemd" for s in desired.services) or not desired.services
@@ -24,12 +25,13 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
         unit_dirs=tuple(unit_dirs),
         systemd=systemd,
         version_command=version_command,
+        listeners=listeners,
     )
 
 
 def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout: float = 120.0,
-           version_command: tuple[str, ...] = ()) -> ObservedHost:
-    req = probe_request(desired, version_command=version_command)
+           version_command: tuple[str, ...] = (), listeners: bool = False) -> ObservedHost:
+    req = probe_request(desired, version_command=version_command, listeners=listeners)
     res = run_script(t, probe_script(req, transport_root(t)), become=become, timeout=timeout)
     if not res.ok:
         raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")

@@ -76,7 +76,9 @@ def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
               observed_out: dict[str, ObservedHost] | None = None) -> Plan:
     def one(h: Host) -> HostPlan:
         t = fleet.transport(h)
-        obs = gather(t, desired[h.name], become=h.ssh.become and h.ssh.user != "root")
+        obs = gather(t, desired[h.name], become=h.ssh.become and h.ssh.user != "root",
+                     version_command=fleet.inv.openclaw.command if h.service.manager != "none" else (),
+                     listeners=True)
         if observed_out is not None:
             observed_out[h.name] = obs
         manage = not transport_root(t) and h.service.manager == "systemd"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from provisioner.inventory.model import Host
 from provisioner.model import DesiredHost, ObservedService
 from provisioner.remote.connect import run_script
+from provisioner.remote.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.transport import Transport, TransportError
 
@@ -19,10 +23,13 @@ class InstanceHealth:
     unit_state: str  # active / inactive / failed / not-found / unmanaged
     live: str  # "200", "503", or why it could not be asked
     ready: str
+    openclaw: str = "not asked"  # what `openclaw gateway status` says: "rpc ok", "rpc failed: ...", ...
+    openclaw_ok: bool | None = None
 
     @property
     def healthy(self) -> bool:
-        return self.unit_state in ("active", "unmanaged") and self.ready == "200"
+        return (self.unit_state in ("active", "unmanaged") and self.ready == "200"
+                and self.openclaw_ok is not False)
 
 
 def _ask(t: Transport, port: int, path: str) -> str:
@@ -33,7 +40,35 @@ def _ask(t: Transport, port: int, path: str) -> str:
             else exc.detail[:60]
 
 
-def host_health(t: Transport, desired: DesiredHost, *, become: bool = False) -> list[InstanceHealth]:
+def gateway_status(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
+                   ) -> dict[str, tuple[str, bool]]:
+    """`openclaw gateway status --json` for every instance of the host, as each instance's own user."""
+    insts = [i for i in host.instances if i.port]
+    if not insts:
+        return {}
+    args = ["gateway", "status", "--json", "--timeout", "8000"]
+    res = run_script(t, per_instance_script(insts, command, args), become=become, timeout=180)
+    out: dict[str, tuple[str, bool]] = {}
+    for inst, text in zip(insts, split_outputs(res.text(), len(insts)), strict=True):
+        try:
+            doc = json.loads(text[text.index("{"):])
+        except ValueError:
+            last = text.strip().splitlines()[-1:] or ["no output"]
+            out[inst.name] = (f"status failed: {last[0][:80]}", False)
+            continue
+        rpc = doc.get("rpc") or {}
+        valid = ((doc.get("config") or {}).get("daemon") or {}).get("valid", True)
+        port = (doc.get("gateway") or {}).get("port")
+        if rpc.get("ok") and valid and port == inst.port:
+            out[inst.name] = (f"rpc ok, v{rpc.get('version', '?')}, port {port}", True)
+        else:
+            why = rpc.get("error") or rpc.get("kind") or "no answer"
+            out[inst.name] = (f"rpc {why}; config valid={valid}; port {port}", False)
+    return out
+
+
+def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, host: Host | None = None,
+                command: Sequence[str] = ()) -> list[InstanceHealth]:
     units = tuple(s.unit for s in desired.services if s.manager == "systemd")
     services: dict[str, ObservedService] = {}
     if units:
@@ -41,11 +76,13 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False) -> 
         res = run_script(t, probe_script(req), become=become, timeout=60)
         if res.ok:
             services = parse_probe(t.host, req, res.text()).services
+    cli = gateway_status(t, host, command, become=become) if host is not None and command else {}
     out = []
     for s in desired.services:
         o = services.get(s.unit)
         state = "unmanaged" if s.manager != "systemd" else (o.active_state if o and o.load_state == "loaded"
                                                               else "not-found")
+        said, ok = cli.get(s.instance, ("not asked", None))
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),
-                                  _ask(t, s.port, s.health_path)))
+                                  _ask(t, s.port, s.health_path), said, ok))
     return out

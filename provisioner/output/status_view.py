@@ -13,7 +13,7 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str,
         "healthy": not errors and all(r.healthy for r in rows),
         "instances": [
             {"host": r.host, "instance": r.instance, "unit": r.unit, "port": r.port, "unit_state": r.unit_state,
-             "healthz": r.live, "readyz": r.ready, "healthy": r.healthy}
+             "healthz": r.live, "readyz": r.ready, "openclaw_status": r.openclaw, "healthy": r.healthy}
             for r in rows
         ],
         "unreachable": errors,
@@ -21,8 +21,8 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str,
 
 
 def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style) -> str:
-    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "")
-    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready,
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "OPENCLAW GATEWAY STATUS", "")
+    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.openclaw,
                        "healthy" if r.healthy else "UNHEALTHY") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []

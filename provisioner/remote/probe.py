@@ -10,7 +10,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from provisioner.model import ObservedFile, ObservedHost, ObservedService
+from provisioner.model import Listener, ObservedFile, ObservedHost, ObservedService
 from provisioner.remote.command import q, sh_script
 
 CONTENT_LIMIT = 1 << 20  # files up to 1 MiB come back whole, for diffs; bigger ones by hash only
@@ -29,6 +29,30 @@ class ProbeRequest:
     unit_dirs: Sequence[str] = ("/etc/systemd/system",)  # searched for units carrying our marker
     systemd: bool = True
     version_command: Sequence[str] = field(default_factory=tuple)
+    listeners: bool = False
+
+
+VERSION_CACHE = f"{STATE_DIR}/openclaw-version"
+
+
+def _version_lines(command: Sequence[str], root: str) -> list[str]:
+    """Report the OpenClaw version; `--version` starts node (about a second), so its answer is cached on the
+    host, keyed by the resolved program's inode, mtime and size, and asked again only when that changes."""
+    exe = q(command[0])
+    full = " ".join(q(a) for a in command)
+    return [
+        f'ocx=$(command -v {exe} 2>/dev/null || true); ocx=$(readlink -f "$ocx" 2>/dev/null || true)',
+        'if [ -n "$ocx" ] && [ -z "$R" ]; then',
+        '  key="$ocx $(stat -L -c \'%i:%Y:%s\' -- "$ocx")"',
+        f'  cached=$(cat {q(VERSION_CACHE)} 2>/dev/null || true)',
+        '  if [ "${cached%|*}" = "$key" ]; then ver=${cached##*|}; else',
+        f"    ver=$({full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true)",
+        f'    if [ -n "$ver" ] && [ -w {q(STATE_DIR)} ]; then',
+        f'      printf \'%s|%s\\n\' "$key" "$ver" > {q(VERSION_CACHE)}; fi',
+        "  fi",
+        '  echo "V ${ver:-}"',
+        "else echo 'V'; fi",
+    ]
 
 
 def probe_script(req: ProbeRequest, root: str = "") -> str:
@@ -69,8 +93,14 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
                          "2>/dev/null || true; echo S.; fi")
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
     if req.version_command:
-        cmd = " ".join(q(a) for a in req.version_command)
-        lines.append(f'echo "V $({cmd} --version 2>/dev/null | head -n1 | tr -d \'\\r\' || true)"')
+        lines += _version_lines(req.version_command, root)
+    if req.listeners and not root:
+        # who listens where: a port of an instance already taken by something else is found before apply
+        lines.append("if command -v ss >/dev/null; then ss -ltnpH 2>/dev/null | while read -r _ _ _ local _ users; do "
+                     'port=${local##*:}; pid=$(printf %s "$users" | sed -n "s/.*pid=\\([0-9]*\\).*/\\1/p"); '
+                     'unit=$( [ -n "$pid" ] && sed -n "s|.*/\\([^/]*\\.service\\)$|\\1|p" /proc/$pid/cgroup '
+                     '2>/dev/null | head -n1); comm=$( [ -n "$pid" ] && cat /proc/$pid/comm 2>/dev/null); '
+                     'echo "P $port ${pid:--} ${unit:--} ${comm:--}"; done; fi')
     lines.append("echo END")
     return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
 
@@ -87,6 +117,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
     managed: list[str] = []
     lock = None
     version = None
+    listeners: list[Listener] = []
     lines = out.split("\n")
     it = iter(range(len(lines)))
     ended = False
@@ -143,12 +174,17 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
             lock = rest
         elif kind == "V":
             version = _version(rest)
+        elif kind == "P":
+            port, pid, unit, comm = (rest.split(" ", 3) + ["-", "-", "-"])[:4]
+            if port.isdigit():
+                listeners.append(Listener(int(port), None if pid == "-" else int(pid),
+                                          None if unit == "-" else unit, comm))
         elif kind == "END":
             ended = True
     if not ended:
         raise ProbeParseError(f"{host}: the fact probe did not finish")
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
-                        users=users, openclaw_version=version, lock_holder=lock)
+                        users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners))
 
 
 def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:

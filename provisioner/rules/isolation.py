@@ -235,7 +235,9 @@ def rule_owned_config(c: Ctx) -> Iterator[Diagnostic]:
             owned = (("port", i.port, "port"), ("bind", i.bind, "bind"), ("mode", "local", None))
             for key, want, field in owned:
                 if isinstance(gw, dict) and key in gw and gw[key] != want:
-                    fix = f"set `{field}:` on the instance instead" if field else "the tool runs local gateways only"
+                    fix = f"set `{field}:` on the instance instead" if field else (
+                        "a gateway the tool runs must be local: without gateway.mode \"local\" OpenClaw refuses "
+                        "to start (exit 78)")
                     yield c.error("config-conflict", f"{i.address}: config gateway.{key} = {gw[key]!r} contradicts "
                                   f"{want!r}; {fix}", c.field(i, "config", "gateway", key))
             ws = _get(i.config, "agents", "defaults", "workspace")

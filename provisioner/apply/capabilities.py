@@ -1,0 +1,105 @@
+"""What a host can take, found before anything is touched: its OpenClaw version's config schema, its busy ports.
+
+When a host runs another OpenClaw version than the inventory names, the rendered configs are checked
+against that host's own `openclaw config schema` (fetched once per version and cached on the controller).
+A port of an instance's span that something else already listens on is an error located at the port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from provisioner.inventory.model import Host, Inventory
+from provisioner.model import Diagnostic, ObservedHost, Severity
+from provisioner.remote.command import q, sh_script
+from provisioner.remote.connect import run_script
+from provisioner.remote.transport import Transport
+from provisioner.rules.isolation import Ctx, port_span
+
+_VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
+
+
+def schema_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "openclaw-provisioner" / "schemas"
+
+
+def config_schema_script(command: Sequence[str]) -> str:
+    """`openclaw config schema` in a throwaway HOME and state dir, so nothing of a gateway's state is touched."""
+    cmd = " ".join(q(a) for a in command)
+    return sh_script([
+        't=$(mktemp -d)',
+        "trap 'rm -rf \"$t\"' EXIT",
+        f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" {cmd} config schema',
+    ])
+
+
+def host_schema(t: Transport, command: Sequence[str], version: str, *, become: bool = False) -> dict[str, Any]:
+    """The config schema of the OpenClaw version a host runs: from the controller's cache, else from the host."""
+    if not _VERSION.match(version):
+        raise ValueError(f"unexpected OpenClaw version string {version!r}")
+    cache = schema_cache_dir() / f"config.schema.{version}.json"
+    try:
+        data: dict[str, Any] = json.loads(cache.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        pass
+    res = run_script(t, config_schema_script(command), become=become, timeout=300)
+    if not res.ok:
+        raise RuntimeError(f"`openclaw config schema` failed on {t.host} (exit {res.rc}): {res.err_text()[:300]}")
+    text = res.text()
+    data = json.loads(text[text.index("{"):])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, cache)
+    return data
+
+
+def version_diagnostics(inv: Inventory, host: Host, observed: ObservedHost, t: Transport) -> list[Diagnostic]:
+    """Check this host's rendered configs against what its own OpenClaw version accepts."""
+    from provisioner.rules.openclaw_config import has_schema
+    from provisioner.validate import check_openclaw_configs
+
+    have = observed.openclaw_version
+    want = inv.openclaw.version
+    if not have or have == want:
+        return []
+    ctx = Ctx(inv)
+    span = ctx.at(("openclaw", "version"), key=False) if inv.openclaw.version_explicit else ctx.at(host.doc_path)
+    note = Diagnostic(Severity.WARNING, f"host {host.name} runs OpenClaw {have}, not {want} as the inventory says; "
+                      f"its configs are checked against what {have} accepts", span, "openclaw-version")
+    become = host.ssh.become and host.ssh.user != "root"
+    try:
+        schema = None if has_schema(have) else host_schema(t, inv.openclaw.command, have, become=become)
+    except (RuntimeError, ValueError) as exc:
+        return [note, Diagnostic(Severity.ERROR, f"cannot read the config schema of OpenClaw {have} on {host.name}: "
+                                 f"{exc}", span, "openclaw-version")]
+    return [note, *check_openclaw_configs(inv, schema=schema, version=have, hosts={host.name})]
+
+
+def port_diagnostics(inv: Inventory, host: Host, observed: ObservedHost) -> list[Diagnostic]:
+    """A port of an instance's span held by a process that is not one of the tool's own gateways."""
+    ours = set(observed.managed_units) | {i.unit for i in host.instances}
+    ctx = Ctx(inv)
+    out = []
+    for inst in host.instances:
+        span = port_span(inst)
+        if span is None:
+            continue
+        ports = span.ports()
+        for lst in observed.listeners:
+            if lst.port in ports and lst.unit not in ours:
+                who = lst.command if lst.command != "-" else "another program"
+                detail = f"{who}" + (f" (pid {lst.pid}" + (f", {lst.unit})" if lst.unit else ")") if lst.pid else "")
+                what = "its gateway port" if lst.port == inst.port else f"a port of its range {span.describe()}"
+                out.append(Diagnostic(Severity.ERROR, f"{inst.address}: port {lst.port}, {what}, is already in use "
+                                      f"on {host.name} by {detail}; the gateway would fail to start (EADDRINUSE)",
+                                      ctx.field(inst, "port"), "port-in-use"))
+                break
+    return out

@@ -1,0 +1,200 @@
+"""End to end with the real OpenClaw 2026.9.6 gateway (node 24, from the npm registry) on systemd lab hosts.
+
+Two hosts, each with `main` and `rescue`: four real gateways run as the units the tool wrote. The install
+is bound read-only into the hosts at /opt/openclaw; the lab hosts have no route outside.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab import inventory as lab_inventory
+from tests.lab.harness import Lab
+from tests.lab.hosts import LabHost
+from tests.openclaw_fixtures import OpenClawInstall
+from tests.support.lab_cli import CANARY, Provision, invocation, readyz
+
+pytestmark = [pytest.mark.lab, pytest.mark.openclaw]
+
+OC = "/opt/openclaw/bin/openclaw"
+UNITS = ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service")
+
+
+def fleet_doc(rescue_level: str = "info") -> dict[str, Any]:
+    instances = {
+        "main": {"port": 18789},
+        "rescue": {"port": 19789, "config": {"gateway": {"auth": {"mode": "token"}},
+                                             "logging": {"level": rescue_level}},
+                   "secrets": {"OPENCLAW_GATEWAY_TOKEN": {"env": "RESCUE_TOKEN"}}},
+    }
+    return {
+        "version": 1,
+        "openclaw": {"version": "2026.9.6", "command": [OC]},
+        "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
+                     "instance": {"bind": "loopback", "health": {"timeout": 240}}},
+        "hosts": {"gw-1": {"instances": instances}, "gw-2": {"instances": instances}},
+    }
+
+
+class Fleet:
+    def __init__(self, lab: Lab, hosts: dict[str, LabHost], workdir: Path) -> None:
+        self.lab = lab
+        self.hosts = hosts
+        self.workdir = workdir
+        self.provision = Provision(lab, workdir)
+        self.first_apply_seconds = 0.0
+
+    def write(self, doc: dict[str, Any], name: str = "fleet.yaml") -> str:
+        return str(lab_inventory.write(self.workdir / name, self.lab, doc, self.hosts))
+
+
+@pytest.fixture(scope="module")
+def fleet(lab: Lab, openclaw_install: OpenClawInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    hosts = lab.add_hosts("systemd", 2, bind_ro={str(openclaw_install.dir): "/opt/openclaw"})
+    f = Fleet(lab, {"gw-1": hosts[0], "gw-2": hosts[1]}, tmp_path_factory.mktemp("e2e"))
+    inv = f.write(fleet_doc())
+    t0 = time.monotonic()
+    r = f.provision("apply", inv, "--yes")
+    f.first_apply_seconds = time.monotonic() - t0
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        yield f
+    finally:
+        for h in hosts:
+            lab.remove_host(h)
+
+
+def test_apply_runs_four_real_gateways_that_answer_readyz(fleet: Fleet) -> None:
+    print(f"first apply of 4 real gateways: {fleet.first_apply_seconds:.1f} s")
+    for host in fleet.hosts.values():
+        for unit, port in zip(UNITS, (18789, 19789), strict=True):
+            assert host.run(["systemctl", "is-active", unit]).stdout.strip() == "active"
+            assert readyz(host, port) == "200"
+            cmdline = host.run(f"cat /proc/$(systemctl show -p MainPID --value {unit})/cmdline | tr '\\0' ' '").stdout
+            assert "openclaw" in cmdline or "node" in cmdline
+        rescue_env = host.read_file("/home/openclaw/.openclaw-rescue/gateway.env").decode()
+        assert CANARY in rescue_env
+
+
+def test_real_openclaw_accepts_every_rendered_config_on_the_host(fleet: Fleet) -> None:
+    for host in fleet.hosts.values():
+        for profile in ("main", "rescue"):
+            state = f"/home/openclaw/.openclaw-{profile}"
+            r = host.run(["runuser", "-u", "openclaw", "--", "env", "HOME=/home/openclaw",
+                          f"OPENCLAW_STATE_DIR={state}", f"OPENCLAW_CONFIG_PATH={state}/openclaw.json",
+                          OC, "--profile", profile, "config", "validate", "--json"], check=False, timeout=180)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert json.loads(r.stdout[r.stdout.index("{"):])["valid"] is True
+
+
+def test_status_reports_all_four_healthy_in_a_table_and_in_json(fleet: Fleet) -> None:
+    inv = fleet.write(fleet_doc())
+    r = fleet.provision("status", inv)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("gw-")]
+    assert len(rows) == 4 and all(ln.rstrip().endswith("healthy") and "rpc ok" in ln for ln in rows), r.stdout
+    r = fleet.provision("status", inv, "--json")
+    doc = json.loads(r.stdout)
+    assert doc["healthy"] is True
+    assert sorted((i["host"], i["instance"]) for i in doc["instances"]) == [
+        ("gw-1", "main"), ("gw-1", "rescue"), ("gw-2", "main"), ("gw-2", "rescue")]
+    for i in doc["instances"]:
+        assert (i["unit_state"], i["readyz"], i["healthz"]) == ("active", "200", "200")
+        assert i["openclaw_status"].startswith("rpc ok, v2026.9.6")
+
+
+def test_second_apply_is_a_noop_and_a_rescue_change_restarts_rescue_only_batch_by_batch(fleet: Fleet) -> None:
+    inv = fleet.write(fleet_doc())
+    assert fleet.provision("plan", inv, "--detailed-exitcode").returncode == 0
+    before = {(n, u): invocation(h, u) for n, h in fleet.hosts.items() for u in UNITS}
+    r = fleet.provision("apply", inv, "--yes")
+    assert r.returncode == 0 and "No changes" in r.stderr
+    assert before == {(n, u): invocation(h, u) for n, h in fleet.hosts.items() for u in UNITS}
+
+    inv = fleet.write(fleet_doc(rescue_level="debug"))
+    r = fleet.provision("apply", inv, "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["batches"] == [["gw-1"], ["gw-2"]]
+    assert all(h["restarted"] == ["openclaw-gateway-rescue.service"] for h in doc["hosts"])
+    after = {(n, u): invocation(h, u) for n, h in fleet.hosts.items() for u in UNITS}
+    for n in fleet.hosts:
+        assert after[(n, UNITS[0])] == before[(n, UNITS[0])]
+        assert after[(n, UNITS[1])] != before[(n, UNITS[1])]
+        assert readyz(fleet.hosts[n], 19789) == "200"
+
+
+def test_a_port_taken_by_another_program_is_a_located_error_before_anything_is_touched(fleet: Fleet) -> None:
+    host = fleet.hosts["gw-2"]
+    host.run(["systemd-run", "--unit=squatter", "python3", "-m", "http.server", "20800", "--bind", "127.0.0.1"])
+    try:
+        for _ in range(50):
+            if "20800" in host.run("ss -ltnH").stdout:
+                break
+            time.sleep(0.1)
+        doc = fleet_doc()
+        doc["hosts"]["gw-2"] = {"instances": {**doc["hosts"]["gw-2"]["instances"], "ops": {"port": 20789}}}
+        inv = fleet.write(doc, "squatted.yaml")
+        r = fleet.provision("apply", inv, "--yes")
+        assert r.returncode == 1
+        m = re.search(r"squatted\.yaml:(\d+):(\d+): error: gw-2/ops: port 20800, a port of its range "
+                      r"20789\.\.20899, is already in use on gw-2 by python3 \(pid \d+, squatter\.service\)", r.stderr)
+        assert m, r.stderr
+        line = (fleet.workdir / "squatted.yaml").read_text().splitlines()[int(m.group(1)) - 1]
+        assert "20789" in line or "port" in line
+        assert not host.exists("/home/openclaw/.openclaw-ops")
+    finally:
+        host.run(["systemctl", "stop", "squatter.service"], check=False)
+
+
+def test_a_key_the_hosts_version_rejects_is_found_from_the_host_itself(fleet: Fleet) -> None:
+    doc = fleet_doc()
+    doc["openclaw"]["version"] = "2026.12.1"  # what the inventory believes; the hosts run 2026.9.6
+    doc["hosts"]["gw-1"]["instances"] = {**doc["hosts"]["gw-1"]["instances"],
+                                         "main": {"port": 18789, "config": {"canvasHost": {"port": 18793}}}}
+    inv = fleet.write(doc, "newer.yaml")
+    r = fleet.provision("plan", inv)
+    assert r.returncode == 1
+    assert "host gw-1 runs OpenClaw 2026.9.6, not 2026.12.1" in r.stderr
+    assert re.search(r"newer\.yaml:\d+:\d+: error: gw-1/main: canvasHost is not accepted by OpenClaw 2026\.9\.6", r.stderr)
+
+
+def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    from provisioner.apply.capabilities import host_schema
+    from provisioner.remote.ssh import SSHTransport
+    from provisioner.rules.openclaw_config import check_openclaw_config
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    host = fleet.hosts["gw-1"]
+    with SSHTransport.connect("gw-1", host.address, identity_file=str(host.key_path),
+                              known_hosts=str(host.known_hosts_path), sock_factory=fleet.lab.connect_socket) as t:
+        schema = host_schema(t, [OC], "2026.9.6")
+    assert (tmp_path / "openclaw-provisioner/schemas/config.schema.2026.9.6.json").exists()
+    issues = check_openclaw_config("2026.9.6", {"gateway": {"mode": "local", "inboundDedupe": {}}}, schema=schema)
+    assert [i.path for i in issues] == [("gateway", "inboundDedupe")]
+
+
+def test_invalid_instances_are_refused_before_any_host_is_touched(fleet: Fleet) -> None:
+    doc = fleet_doc()
+    doc["hosts"]["gw-2"]["instances"] = {
+        "main": {"port": 18789},
+        "rescue": {"port": 19789, "state_dir": "~/.openclaw-main"},  # two gateways on one state dir
+        "ops": {"port": 20789, "config": {"gateway": {"mode": "remote"}}},  # not a local gateway
+    }
+    inv = fleet.write(doc, "broken.yaml")
+    before = fleet.hosts["gw-2"].run("find /home/openclaw /etc/systemd/system -newer /etc/hostname | sort").stdout
+    r = fleet.provision("apply", inv, "--yes")
+    assert r.returncode == 1
+    assert re.search(r"broken\.yaml:\d+:\d+: error: gw-2/rescue state dir /home/openclaw/\.openclaw-main is the "
+                     r"same path as gw-2/main's state dir", r.stderr), r.stderr
+    assert re.search(r"broken\.yaml:\d+:\d+: error: gw-2/ops: config gateway\.mode = 'remote'", r.stderr)
+    after = fleet.hosts["gw-2"].run("find /home/openclaw /etc/systemd/system -newer /etc/hostname | sort").stdout
+    assert before == after

@@ -163,7 +163,8 @@ def test_a_key_the_hosts_version_rejects_is_found_from_the_host_itself(fleet: Fl
     r = fleet.provision("plan", inv)
     assert r.returncode == 1
     assert "host gw-1 runs OpenClaw 2026.9.6, not 2026.12.1" in r.stderr
-    assert re.search(r"newer\.yaml:\d+:\d+: error: gw-1/main: canvasHost is not accepted by OpenClaw 2026\.9\.6", r.stderr)
+    assert re.search(r"newer\.yaml:\d+:\d+: error: gw-1/main: canvasHost is not accepted by OpenClaw 2026\.9\.6",
+                     r.stderr)
 
 
 def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,

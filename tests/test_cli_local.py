@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.cli import cli_argv, cli_env
 
 CANARY = "canary-7f3a9c-secret"
 
@@ -34,8 +35,8 @@ hosts:
 
 
 def provision(*args: str, cwd: Path, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "provisioner.cli", *args], cwd=cwd, env=env, capture_output=True,
+    env = cli_env({"RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env_extra or {})})
+    return subprocess.run(cli_argv(*args), cwd=cwd, env=env, capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=120)
 
 
@@ -153,8 +154,8 @@ def test_validate_json_reports_located_diagnostics_and_exit_1(tmp_path: Path) ->
 
 def test_missing_secret_is_a_located_error_before_anything_is_touched(tmp_path: Path) -> None:
     inv = _inv(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "RESCUE_TOKEN"}
-    r = subprocess.run([sys.executable, "-m", "provisioner.cli", "apply", str(inv), "--yes"], cwd=tmp_path, env=env,
+    env = cli_env(base={k: v for k, v in os.environ.items() if k != "RESCUE_TOKEN"})
+    r = subprocess.run(cli_argv("apply", str(inv), "--yes"), cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert f"{inv}:14:" in r.stderr and "RESCUE_TOKEN" in r.stderr

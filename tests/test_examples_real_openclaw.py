@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.openclaw_fixtures import OpenClawInstall
+from tests.support.cli import cli_argv, cli_env
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "inventories").glob("*.yaml"))
@@ -31,8 +31,8 @@ def test_every_rendered_config_of_every_example_is_accepted_by_real_openclaw(
     configs: list[Path] = []
     for inv in EXAMPLES:
         out = tmp_path / inv.stem
-        r = subprocess.run([sys.executable, "-m", "provisioner.cli", "render", str(inv), "--out", str(out),
-                            "--placeholder-secrets"], capture_output=True, text=True, check=False)
+        r = subprocess.run(cli_argv("render", str(inv), "--out", str(out), "--placeholder-secrets"),
+                           env=cli_env(), capture_output=True, text=True, check=False)
         assert r.returncode == 0, f"{inv.name}: {r.stderr}"
         found = sorted(out.rglob("openclaw.json"))
         assert found, f"{inv.name} rendered no openclaw.json"

@@ -3,13 +3,12 @@ put the stand-in gateway on a host, read unit invocation IDs and health answers 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
+from tests.support.cli import cli_argv, cli_env
 
 STANDIN = Path(__file__).parent / "standin-openclaw"
 STANDIN_PATH = "/usr/local/bin/openclaw-standin"
@@ -25,8 +24,8 @@ class Provision:
         self.outputs: list[str] = []
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env or {})}
-        argv = self.lab.client_argv([sys.executable, "-m", "provisioner.cli", *args])
+        full_env = cli_env({"RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env or {})})
+        argv = self.lab.client_argv(cli_argv(*args))
         r = subprocess.run(argv, cwd=self.cwd, env=full_env, capture_output=True, text=True, timeout=300,
                            stdin=subprocess.DEVNULL)
         self.outputs += [r.stdout, r.stderr]

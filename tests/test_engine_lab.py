@@ -148,3 +148,28 @@ def test_a_failed_health_check_leaves_the_host_on_its_previous_files(gw: LabHost
     assert readyz(gw, 18789) == "200"
     r = provision("plan", inv, "--detailed-exitcode")
     assert r.returncode == 2  # the change is still pending, not half-applied
+
+
+def test_a_sudo_user_with_become_gets_the_same_result(gw: LabHost, provision: Provision,
+                                                     inventory_writer: Callable[..., Path]) -> None:
+    doc = inventory()
+    doc["defaults"]["ssh"] = {"user": "lab", "become": True}
+    inv = str(inventory_writer(doc, {"gw": gw}, user="lab"))
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert readyz(gw, 18789) == "200" and readyz(gw, 19789) == "200"
+    assert gw.run(["stat", "-c", "%U %a", "/home/openclaw/.openclaw-rescue/gateway.env"]).stdout.split() == [
+        "openclaw", "600"]
+    assert provision("plan", inv, "--detailed-exitcode").returncode == 0
+
+
+def test_sudo_that_asks_for_a_password_is_a_clear_error(gw: LabHost, provision: Provision,
+                                                       inventory_writer: Callable[..., Path]) -> None:
+    gw.run(["rm", "-f", "/etc/sudoers.d/lab"])
+    doc = inventory()
+    doc["defaults"]["ssh"] = {"user": "lab", "become": True}
+    inv = str(inventory_writer(doc, {"gw": gw}, user="lab"))
+    r = provision("plan", inv)
+    assert r.returncode == 1
+    assert "sudo on gw asks for a password" in r.stdout + r.stderr
+    assert not gw.exists("/home/openclaw")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from provisioner.inventory.model import Host
 from provisioner.remote.command import Command, with_sudo
 from provisioner.remote.local import LocalTransport
-from provisioner.remote.transport import Result, Transport
+from provisioner.remote.transport import Result, Transport, TransportError
 
 SockFactory = Callable[[str, int, float], socket.socket]
 
@@ -47,4 +47,15 @@ def run_script(t: Transport, script: str, *, become: bool = False, timeout: floa
     argv: tuple[str, ...] = ("/bin/sh", "-s")
     if become:
         argv = with_sudo(argv)
-    return t.run(Command(*argv), stdin=script.encode("utf-8"), timeout=timeout)
+    res = t.run(Command(*argv), stdin=script.encode("utf-8"), timeout=timeout)
+    if become and res.rc == 1 and not res.stdout and _SUDO_PASSWORD in res.stderr:
+        raise BecomeError(t.host, f"sudo on {t.host} asks for a password and none can be given (the tool runs "
+                          "sudo -n); allow the SSH user passwordless sudo (NOPASSWD) or connect as root")
+    return res
+
+
+_SUDO_PASSWORD = b"a password is required"
+
+
+class BecomeError(TransportError):
+    """sudo would need a password: an unattended run cannot give one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from importlib import resources
 from typing import Any
 
@@ -271,7 +272,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         if not plan.has_changes:
             if args.json:
-                emit_json({"plan": plan_json(plan), "results": []})
+                from provisioner.apply.executor import HostResult, HostStatus
+                from provisioner.apply.rollout import RolloutResult
+                from provisioner.output.results import results_json
+
+                nothing = RolloutResult({h.host: HostResult(h.host, HostStatus.UNCHANGED, "no changes")
+                                         for h in plan.hosts})
+                emit_json({"plan": plan_json(plan), **results_json(nothing, f"inventory {prep.inv.sha256[:12]}")})
             else:
                 _log("No changes. The hosts match the inventory.")
             return EXIT_OK
@@ -336,6 +343,20 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any,
     changing = [h.name for h in prep.hosts if h.name in by_host and by_host[h.name].has_changes]
     progress = ApplyProgress(live=not args.json, quiet=args.json and not args.verbose)
     done: dict[str, HostResult] = {}
+    artifact_lock = threading.Lock()
+    artifacts: dict[str, Any] = {}
+
+    def release_artifact() -> Any:
+        """Fetched and packed once per run (and cached across runs), whatever the number of hosts."""
+        from provisioner.install.release import artifact
+
+        ins = prep.inv.openclaw.install
+        assert ins is not None
+        with artifact_lock:
+            if "a" not in artifacts:
+                progress("controller", f"caching OpenClaw {prep.inv.openclaw.version} for the hosts")
+                artifacts["a"] = artifact(prep.inv.openclaw.version, ins.node_version)
+            return artifacts["a"]
 
     def become(h: Host) -> bool:
         return h.ssh.become and h.ssh.user != "root"
@@ -351,7 +372,7 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any,
         def one(h: Host) -> HostResult:
             r = apply_host(fleet.transport(h), prep.desired[h.name], by_host[h.name], become=become(h),
                            progress=progress, health_gate=playbook.health_gate,
-                           health_timeout=playbook.health_timeout)
+                           health_timeout=playbook.health_timeout, release_artifact=release_artifact)
             done[h.name] = r
             progress.done(h.name, r.ok, r.status.value)
             return r
@@ -424,7 +445,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Fleet(prep.inv) as fleet:
         raw = fleet.each(prep.hosts, lambda h: host_health(
             fleet.transport(h), prep.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
-            command=prep.inv.openclaw.command if args.openclaw_status and h.connection == "ssh" else ()))
+            command=prep.inv.openclaw.run_command if args.openclaw_status and h.connection == "ssh" else ()))
     rows: list[InstanceHealth] = []
     errors: dict[str, str] = {}
     for h in prep.hosts:

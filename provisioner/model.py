@@ -100,6 +100,26 @@ class DesiredService:
 
 
 @dataclass(frozen=True)
+class DesiredRelease:
+    """The pinned OpenClaw release a host should have under `prefix`, and how it gets there."""
+
+    prefix: str
+    version: str
+    node_version: str
+    source: str  # push | registry
+    keep: int = 3
+    allow_downgrade: bool = False
+
+    @property
+    def dir(self) -> str:
+        return f"{self.prefix}/{self.version}"
+
+    @property
+    def stamp_prefix(self) -> str:
+        return f"openclaw={self.version} node={self.node_version}"
+
+
+@dataclass(frozen=True)
 class DesiredHost:
     """Everything one host should have: the output of render for that host."""
 
@@ -109,6 +129,7 @@ class DesiredHost:
     files: tuple[DesiredFile, ...]
     dirs: tuple[DesiredDir, ...]
     services: tuple[DesiredService, ...]
+    release: DesiredRelease | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,8 @@ class ObservedHost:
     openclaw_version: str | None = None
     lock_holder: str | None = None
     listeners: tuple[Listener, ...] = ()
+    releases: dict[str, str] = field(default_factory=dict)  # version dir under the install prefix -> its stamp
+    current_release: str | None = None
 
 
 class Action(enum.Enum):

@@ -13,6 +13,7 @@ from provisioner.model import (
     DesiredDir,
     DesiredFile,
     DesiredHost,
+    DesiredRelease,
     DesiredService,
     FileKind,
     HostPlan,
@@ -99,9 +100,48 @@ def file_diff(path: str, old: bytes | None, new: bytes | None, f: DesiredFile) -
 
 # --- per host ----------------------------------------------------------------------------------------------
 
+def release_fingerprint(stamp: str | None) -> str:
+    if not stamp:
+        return ABSENT
+    # the checksum part is the tarball's: the same release fetched on the host has none, and is the same release
+    return "release:" + " ".join(p for p in stamp.split() if not p.startswith("sha256="))
+
+
+def _plan_release(h: str, r: DesiredRelease, observed: ObservedHost) -> tuple[list[Change], str | None]:
+    from provisioner.install.release import version_key
+
+    out: list[Change] = []
+    have = observed.releases.get(r.version)
+    wanted = f"release:{r.stamp_prefix}"
+    current = observed.current_release
+    if current and current != r.version and version_key(r.version) < version_key(current) and not r.allow_downgrade:
+        return [], (f"OpenClaw {r.version} is older than the {current} this host runs: a downgrade must be explicit "
+                    "(openclaw.install.allow_downgrade: true)")
+    if release_fingerprint(have) != wanted:
+        how = "pushed from the controller's cache" if r.source == "push" else "from the npm registry, on the host"
+        out.append(Change(h, None, r.dir, Action.CREATE, f"install OpenClaw {r.version} with node {r.node_version}, "
+                          f"{how}", release_fingerprint(have), wanted, kind="release"))
+    if current != r.version:
+        out.append(Change(h, None, f"{r.prefix}/current", Action.UPDATE, f"switch current {current or '(none)'} -> "
+                          f"{r.version} once the gateways are healthy on it", current or ABSENT, r.version,
+                          kind="release-link"))
+    keep = {r.version, *([current] if current else [])}
+    older = sorted((v for v in observed.releases if v not in keep), key=version_key, reverse=True)
+    room = max(r.keep - len(keep), 0)
+    for v in older[room:]:
+        out.append(Change(h, None, f"{r.prefix}/{v}", Action.DELETE, f"prune: keep {r.keep} release(s) for rollback",
+                          release_fingerprint(observed.releases[v]), ABSENT, kind="release"))
+    return out, None
+
+
 def plan_host(desired: DesiredHost, observed: ObservedHost, *, manage_services: bool = True) -> HostPlan:
     changes: list[Change] = []
     h = desired.name
+    if desired.release is not None and manage_services:
+        release_changes, problem = _plan_release(h, desired.release, observed)
+        if problem:
+            return HostPlan(h, (), error=problem)
+        changes += release_changes
     if desired.service_user and not observed.users.get(desired.service_user, True):
         changes.append(Change(h, None, desired.service_user, Action.CREATE_USER,
                               f"service user {desired.service_user} does not exist", kind="user"))

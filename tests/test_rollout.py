@@ -48,3 +48,21 @@ def test_a_failed_batch_stops_the_rollout_and_later_hosts_are_not_reached() -> N
 def test_shipped_playbooks_load() -> None:
     for p in sorted((Path(__file__).parents[1] / "playbooks").glob("*.yaml")):
         assert isinstance(load_playbook(str(p)), Playbook)
+
+
+def test_release_plan_installs_switches_and_prunes_but_never_the_current_link() -> None:
+    from provisioner.model import Action, DesiredHost, DesiredRelease, ObservedHost
+    from provisioner.plan import plan_host
+
+    r = DesiredRelease("/opt/openclaw", "2026.9.6", "24.21.0", "push", keep=2)
+    obs = ObservedHost("h", releases={"2026.9.4": "openclaw=2026.9.4 node=24.21.0 sha256=a",
+                                      "2026.9.5": "openclaw=2026.9.5 node=24.21.0 sha256=b"},
+                       current_release="2026.9.5")
+    hp = plan_host(DesiredHost("h", "", "/root", (), (), (), r), obs)
+    got = [(c.kind, c.action, c.target) for c in hp.changes]
+    assert got == [("release", Action.CREATE, "/opt/openclaw/2026.9.6"),
+                   ("release-link", Action.UPDATE, "/opt/openclaw/current"),
+                   ("release", Action.DELETE, "/opt/openclaw/2026.9.4")]
+    down = plan_host(DesiredHost("h", "", "/root", (), (), (),
+                                 DesiredRelease("/opt/openclaw", "2026.9.1", "24.21.0", "push")), obs)
+    assert down.error and "downgrade must be explicit" in down.error

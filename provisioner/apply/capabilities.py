@@ -76,7 +76,7 @@ def version_diagnostics(inv: Inventory, host: Host, observed: ObservedHost, t: T
                       f"its configs are checked against what {have} accepts", span, "openclaw-version")
     become = host.ssh.become and host.ssh.user != "root"
     try:
-        schema = None if has_schema(have) else host_schema(t, inv.openclaw.command, have, become=become)
+        schema = None if has_schema(have) else host_schema(t, inv.openclaw.run_command, have, become=become)
     except (RuntimeError, ValueError) as exc:
         return [note, Diagnostic(Severity.ERROR, f"cannot read the config schema of OpenClaw {have} on {host.name}: "
                                  f"{exc}", span, "openclaw-version")]

@@ -12,9 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from provisioner.apply.facts import gather
-from provisioner.model import Action, Change, DesiredHost, HostPlan, ObservedHost
-from provisioner.plan import dir_fingerprint, observed_fingerprint
+from provisioner.install.release import Artifact
+from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
+from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
 from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.release import (
+    install_script,
+    prune_incoming_script,
+    prune_script,
+    registry_install_script,
+    switch_current_script,
+)
 from provisioner.remote.transport import Transport, TransportError
 from provisioner.remote.writes import (
     WriteBatch,
@@ -47,6 +55,7 @@ class HostResult:
     health: dict[str, str] = field(default_factory=dict)  # instance -> "ready after 9.1 s" / "not ready: ..."
     written: list[str] = field(default_factory=list)  # paths replaced on the host (their old versions are kept)
     reloaded: bool = False
+    transferred: int = 0  # bytes of release tarballs pushed to the host
 
     @property
     def ok(self) -> bool:
@@ -72,6 +81,10 @@ def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
             now = observed_fingerprint(observed.files.get(c.target))
         elif c.kind == "dir":
             now = dir_fingerprint(observed.dirs.get(c.target))
+        elif c.kind == "release":
+            now = release_fingerprint(observed.releases.get(c.target.rsplit("/", 1)[-1]))
+        elif c.kind == "release-link":
+            now = observed.current_release or ABSENT
         else:
             continue
         if now != c.before:
@@ -90,6 +103,7 @@ def apply_host(
     lock_force: bool = False,
     health_gate: bool = True,
     health_timeout: float | None = None,
+    release_artifact: Callable[[], Artifact] | None = None,
 ) -> HostResult:
     say = progress or (lambda h, m: None)
     h = desired.name
@@ -105,7 +119,7 @@ def apply_host(
                           "clear the lock with `provision unlock`")
     try:
         gate = GateOptions(health_gate, health_timeout, health_poll)
-        return _apply_locked(t, desired, planned, root, become, say, gate)
+        return _apply_locked(t, desired, planned, root, become, say, gate, release_artifact)
     finally:
         with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
             run_script(t, unlock_script(holder, root), become=become)
@@ -119,7 +133,7 @@ class GateOptions:
 
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
-                  gate: GateOptions) -> HostResult:
+                  gate: GateOptions, release_artifact: Callable[[], Artifact] | None = None) -> HostResult:
     h = desired.name
     say(h, "re-checking facts")
     observed = gather(t, desired, become=become)
@@ -136,6 +150,12 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
                        run_id=uuid.uuid4().hex[:8])
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
+    install = [c for c in todo if c.kind == "release" and c.action is Action.CREATE]
+    if install and desired.release is not None:
+        failure = _install_release(t, desired.release, become, say, result, release_artifact)
+        if failure:
+            return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
+                              transferred=result.transferred)
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")
         res = run_script(t, write_script(batch, root, chown=not root), become=become)
@@ -146,6 +166,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
                               "previous files", rolled_back=True)
     svc_changes = [c for c in todo if c.kind == "service"]
     if not svc_changes or root:
+        _finish_release(t, desired, todo, become, say)
         return result
     unit_changed = any(f.path.endswith(".service") for f in files)
     restart = [c.target for c in svc_changes if c.action is Action.RESTART]
@@ -160,6 +181,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     if failure is None and gate.enabled:
         failure = _health_gate(t, desired, restart + start, result, say, gate)
     if failure is None:
+        _finish_release(t, desired, todo, become, say)
         return result
     say(h, "rolling back")
     _restore(t, [f.path for f in files], root, become)
@@ -169,6 +191,48 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     result.rolled_back = True
     result.message = f"{failure}; host put back on its previous files"
     return result
+
+
+def _install_release(t: Transport, r: DesiredRelease, become: bool, say: Progress, result: HostResult,
+                     release_artifact: Callable[[], Artifact] | None) -> str | None:
+    """Put the pinned release in place under its prefix, before any file that refers to it is written."""
+    run_id = uuid.uuid4().hex[:8]
+    if r.source == "registry":
+        say(t.host, f"installing OpenClaw {r.version} from the npm registry")
+        res = run_script(t, registry_install_script(r.prefix, r.version, r.node_version, run_id), become=become,
+                         timeout=1800)
+        return None if res.ok and "INSTALLED" in res.text() else f"installing OpenClaw {r.version} from the " \
+            f"registry failed: {res.err_text()[-400:]}"
+    if release_artifact is None:
+        return "no release artifact to push"
+    art = release_artifact()
+    incoming = f"/var/tmp/ocp-release-{run_id}.tar.gz"
+    say(t.host, f"pushing OpenClaw {r.version} ({art.size / 1e6:.0f} MB)")
+    try:
+        result.transferred += t.put_file(str(art.path), incoming, mode=0o600)
+    except TransportError as exc:
+        with contextlib.suppress(TransportError):
+            run_script(t, prune_incoming_script(incoming), become=become)
+        return f"pushing OpenClaw {r.version} failed: {exc.detail}"
+    say(t.host, f"unpacking OpenClaw {r.version}")
+    res = run_script(t, install_script(r.prefix, r.version, incoming, art.sha256, art.stamp, run_id), become=become,
+                     timeout=900)
+    if not res.ok or "INSTALLED" not in res.text():
+        return f"installing OpenClaw {r.version} failed: {res.err_text()[-400:]}"
+    return None
+
+
+def _finish_release(t: Transport, desired: DesiredHost, todo: list[Change], become: bool, say: Progress) -> None:
+    """After the gateways are healthy on it: point `current` at the release, then prune old ones."""
+    r = desired.release
+    if r is None:
+        return
+    if any(c.kind == "release-link" for c in todo):
+        say(t.host, f"current -> {r.version}")
+        run_script(t, switch_current_script(r.prefix, r.version), become=become)
+    old = [c.target.rsplit("/", 1)[-1] for c in todo if c.kind == "release" and c.action is Action.DELETE]
+    if old:
+        run_script(t, prune_script(r.prefix, old), become=become)
 
 
 def _restore(t: Transport, paths: list[str], root: str, become: bool) -> None:

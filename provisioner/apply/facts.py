@@ -26,6 +26,7 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
         systemd=systemd,
         version_command=version_command,
         listeners=listeners,
+        release_prefix=desired.release.prefix if desired.release else None,
     )
 
 

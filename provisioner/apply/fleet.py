@@ -77,7 +77,7 @@ def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
     def one(h: Host) -> HostPlan:
         t = fleet.transport(h)
         obs = gather(t, desired[h.name], become=h.ssh.become and h.ssh.user != "root",
-                     version_command=fleet.inv.openclaw.command if h.service.manager != "none" else (),
+                     version_command=fleet.inv.openclaw.run_command if h.service.manager != "none" else (),
                      listeners=True)
         if observed_out is not None:
             observed_out[h.name] = obs

@@ -58,6 +58,14 @@ class OpenClawSettings:
     install: InstallSettings | None = None
     version_explicit: bool = False
 
+    @property
+    def run_command(self) -> tuple[str, ...]:
+        """How units run OpenClaw: the pinned release's own path when the tool installs it, so that a unit
+        always runs the version it was rendered for."""
+        if self.install is not None:
+            return (f"{self.install.prefix}/{self.version}/bin/openclaw",)
+        return self.command
+
 
 @dataclass(frozen=True)
 class DedupeMount:

@@ -50,6 +50,7 @@ def results_json(r: RolloutResult, revision: str) -> dict[str, Any]:
                 "changes_applied": len(h.applied) if h.status is HostStatus.CHANGED else 0,
                 "restarted": h.restarted,
                 "rolled_back": h.rolled_back,
+                "transferred_bytes": h.transferred,
                 "health": h.health,
             }
             for h in sorted(r.results.values(), key=lambda x: x.host)
@@ -67,6 +68,8 @@ def render_results(r: RolloutResult, s: Style, revision: str) -> str:
             detail = f"{len(h.applied)} change(s) applied"
             if h.restarted:
                 detail += f"; restarted {', '.join(h.restarted)}"
+            if h.transferred:
+                detail += f"; pushed {h.transferred / 1e6:.0f} MB"
         status = colour(f"{h.status.value:<11}")
         lines.append(f"  {MARK[h.status]} {h.host:<20} {status} revision: {revision_of(h, revision):<36} {detail}")
         for inst, state in sorted(h.health.items()):

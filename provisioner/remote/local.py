@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import subprocess
 
 from provisioner.remote.command import Command
@@ -35,6 +36,13 @@ class LocalTransport:
             raise ChannelError(self.host, f"127.0.0.1:{port}: {exc}") from exc
         finally:
             conn.close()
+
+    def put_file(self, local_path: str, remote_path: str, *, mode: int = 0o600) -> int:
+        dest = os.path.join(self.root, remote_path.lstrip("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(local_path, dest)
+        os.chmod(dest, mode)
+        return os.path.getsize(dest)
 
     def close(self) -> None:
         pass

@@ -30,6 +30,7 @@ class ProbeRequest:
     systemd: bool = True
     version_command: Sequence[str] = field(default_factory=tuple)
     listeners: bool = False
+    release_prefix: str | None = None  # where pinned releases live (openclaw.install.prefix)
 
 
 VERSION_CACHE = f"{STATE_DIR}/openclaw-version"
@@ -94,6 +95,10 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
     if req.version_command:
         lines += _version_lines(req.version_command, root)
+    if req.release_prefix and not root:
+        from provisioner.remote.release import releases_probe_lines
+
+        lines += releases_probe_lines(req.release_prefix)
     if req.listeners and not root:
         # who listens where: a port of an instance already taken by something else is found before apply
         lines.append("if command -v ss >/dev/null; then ss -ltnpH 2>/dev/null | while read -r _ _ _ local _ users; do "
@@ -118,6 +123,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
     lock = None
     version = None
     listeners: list[Listener] = []
+    releases: dict[str, str] = {}
+    current_release: str | None = None
     lines = out.split("\n")
     it = iter(range(len(lines)))
     ended = False
@@ -174,6 +181,11 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
             lock = rest
         elif kind == "V":
             version = _version(rest)
+        elif kind == "I":
+            name, _, stamp = rest.partition(" ")
+            releases[name] = stamp
+        elif kind == "IC":
+            current_release = rest.strip() or None
         elif kind == "P":
             port, pid, unit, comm = (rest.split(" ", 3) + ["-", "-", "-"])[:4]
             if port.isdigit():
@@ -184,7 +196,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
     if not ended:
         raise ProbeParseError(f"{host}: the fact probe did not finish")
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
-                        users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners))
+                        users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners),
+                        releases=releases, current_release=current_release)
 
 
 def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:

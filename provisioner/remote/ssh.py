@@ -384,6 +384,18 @@ class SSHTransport:
             raise ChannelError(self.host, "cannot start SFTP")
         return sftp
 
+    def put_file(self, local_path: str, remote_path: str, *, mode: int = 0o600) -> int:
+        """Copy a local file to the host over SFTP on this connection; returns the bytes sent."""
+        sftp = self.open_sftp()
+        try:
+            attrs = sftp.put(local_path, remote_path, confirm=True)
+            sftp.chmod(remote_path, mode)
+            return int(attrs.st_size or 0)
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            raise ChannelError(self.host, f"copying to {remote_path} failed: {e or type(e).__name__}") from None
+        finally:
+            sftp.close()
+
     # ---- lifetime ---------------------------------------------------------------------------------
 
     @property

@@ -13,7 +13,7 @@ import jinja2
 import json5
 
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
-from provisioner.model import DesiredDir, DesiredFile, DesiredHost, DesiredService, FileKind
+from provisioner.model import DesiredDir, DesiredFile, DesiredHost, DesiredRelease, DesiredService, FileKind
 
 CONFIG_HEADER = (
     "// Managed by openclaw-provisioner: do not edit by hand, `provision apply` overwrites this file.\n"
@@ -137,7 +137,7 @@ def unit_file_path(inst: Instance) -> str:
 
 
 def render_unit(inv: Inventory, inst: Instance) -> bytes:
-    argv = list(inv.openclaw.command)
+    argv = list(inv.openclaw.run_command)
     if inst.profile.lower() != "default":
         # upstream #15970: a unit whose command line lacks the profile can fight another over one lock
         argv += ["--profile", inst.profile]
@@ -192,8 +192,13 @@ def render_host(
             DesiredService(host.name, inst.name, inst.unit, svc.manager, svc.user, inst.port or 0,
                            (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout)
         )
+    release = None
+    if inv.openclaw.install is not None and svc.manager != "none":
+        ins = inv.openclaw.install
+        release = DesiredRelease(ins.prefix.rstrip("/"), inv.openclaw.version, ins.node_version, ins.source, ins.keep,
+                                 ins.allow_downgrade)
     return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dirs.values(), key=lambda d: d.path)),
-                       tuple(services))
+                       tuple(services), release)
 
 
 def _inside(path: str, tree: str) -> bool:

@@ -1,7 +1,8 @@
 """End to end with the real OpenClaw 2026.9.6 gateway (node 24, from the npm registry) on systemd lab hosts.
 
-Two hosts, each with `main` and `rescue`: four real gateways run as the units the tool wrote. The install
-is bound read-only into the hosts at /opt/openclaw; the lab hosts have no route outside.
+Two fresh hosts with no node and no openclaw, each with `main` and `rescue`: one apply pushes the pinned
+release from the controller's cache (the lab hosts have no route outside), writes configs and units, and
+four real gateways run as the units the tool wrote.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.support.lab_cli import CANARY, Provision, invocation, readyz
 
 pytestmark = [pytest.mark.lab, pytest.mark.openclaw]
 
-OC = "/opt/openclaw/bin/openclaw"
+OC = "/opt/openclaw/current/bin/openclaw"
 UNITS = ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service")
 
 
@@ -36,7 +37,7 @@ def fleet_doc(rescue_level: str = "info") -> dict[str, Any]:
     }
     return {
         "version": 1,
-        "openclaw": {"version": "2026.9.6", "command": [OC]},
+        "openclaw": {"version": "2026.9.6", "install": {"source": "push", "prefix": "/opt/openclaw"}},
         "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
                      "instance": {"bind": "loopback", "health": {"timeout": 240}}},
         "hosts": {"gw-1": {"instances": instances}, "gw-2": {"instances": instances}},
@@ -50,6 +51,7 @@ class Fleet:
         self.workdir = workdir
         self.provision = Provision(lab, workdir)
         self.first_apply_seconds = 0.0
+        self.first_apply: dict[str, Any] = {}
 
     def write(self, doc: dict[str, Any], name: str = "fleet.yaml") -> str:
         return str(lab_inventory.write(self.workdir / name, self.lab, doc, self.hosts))
@@ -57,23 +59,33 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(lab: Lab, openclaw_install: OpenClawInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    hosts = lab.add_hosts("systemd", 2, bind_ro={str(openclaw_install.dir): "/opt/openclaw"})
+    """`openclaw_install` makes the real release's fetch a visible, failing (never skipped) setup step."""
+    from provisioner.install.release import artifact
+
+    artifact("2026.9.6", "24.21.0")  # the controller's cache, filled before the timed apply
+    hosts = lab.add_hosts("systemd", 2)
     f = Fleet(lab, {"gw-1": hosts[0], "gw-2": hosts[1]}, tmp_path_factory.mktemp("e2e"))
     inv = f.write(fleet_doc())
     t0 = time.monotonic()
-    r = f.provision("apply", inv, "--yes")
+    all_at_once = f.workdir / "all-at-once.yaml"
+    all_at_once.write_text('serial: ["100%"]\n')  # a first install has nothing to protect: both hosts at once
+    r = f.provision("apply", inv, "--yes", "--json", "--playbook", str(all_at_once))
     f.first_apply_seconds = time.monotonic() - t0
     try:
         assert r.returncode == 0, r.stdout + r.stderr
+        f.first_apply = json.loads(r.stdout)
         yield f
     finally:
         for h in hosts:
             lab.remove_host(h)
 
 
-def test_apply_runs_four_real_gateways_that_answer_readyz(fleet: Fleet) -> None:
-    print(f"first apply of 4 real gateways: {fleet.first_apply_seconds:.1f} s")
+def test_one_apply_takes_fresh_hosts_to_four_real_gateways_that_answer_readyz(fleet: Fleet) -> None:
+    pushed = {h["host"]: h["transferred_bytes"] for h in fleet.first_apply["hosts"]}
+    print(f"first apply (install + 4 real gateways): {fleet.first_apply_seconds:.1f} s, pushed {pushed}")
+    assert all(n > 50_000_000 for n in pushed.values())
     for host in fleet.hosts.values():
+        assert host.run(["readlink", "/opt/openclaw/current"]).stdout.strip() == "2026.9.6"
         for unit, port in zip(UNITS, (18789, 19789), strict=True):
             assert host.run(["systemctl", "is-active", unit]).stdout.strip() == "active"
             assert readyz(host, port) == "200"
@@ -114,8 +126,9 @@ def test_second_apply_is_a_noop_and_a_rescue_change_restarts_rescue_only_batch_b
     inv = fleet.write(fleet_doc())
     assert fleet.provision("plan", inv, "--detailed-exitcode").returncode == 0
     before = {(n, u): invocation(h, u) for n, h in fleet.hosts.items() for u in UNITS}
-    r = fleet.provision("apply", inv, "--yes")
-    assert r.returncode == 0 and "No changes" in r.stderr
+    r = fleet.provision("apply", inv, "--yes", "--json")
+    assert r.returncode == 0
+    assert all(h["transferred_bytes"] == 0 and h["status"] == "unchanged" for h in json.loads(r.stdout)["hosts"])
     assert before == {(n, u): invocation(h, u) for n, h in fleet.hosts.items() for u in UNITS}
 
     inv = fleet.write(fleet_doc(rescue_level="debug"))
@@ -156,7 +169,8 @@ def test_a_port_taken_by_another_program_is_a_located_error_before_anything_is_t
 
 def test_a_key_the_hosts_version_rejects_is_found_from_the_host_itself(fleet: Fleet) -> None:
     doc = fleet_doc()
-    doc["openclaw"]["version"] = "2026.12.1"  # what the inventory believes; the hosts run 2026.9.6
+    # what the inventory believes the hosts run (not installing it); they run 2026.9.6
+    doc["openclaw"] = {"version": "2026.12.1", "command": [OC]}
     doc["hosts"]["gw-1"]["instances"] = {**doc["hosts"]["gw-1"]["instances"],
                                          "main": {"port": 18789, "config": {"canvasHost": {"port": 18793}}}}
     inv = fleet.write(doc, "newer.yaml")

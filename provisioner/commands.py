@@ -290,7 +290,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if answer != "yes":
                 _log("Apply cancelled.")
                 return EXIT_ERROR
+        # --- shared dedupe directory: proven before it is relied on across hosts (see dedupe/verify.py) ---
+        shared = _dedupe_shared(prep)
+        unmanaged = prep.inv.dedupe is not None and prep.inv.dedupe.mount is None
+        if shared and unmanaged and not _dedupe_proof(args, prep, fleet, "before anything is touched"):
+            return EXIT_ERROR
         results = _roll_out(args, prep, plan, fleet, playbook)
+        proof_ok = True
+        if shared and prep.inv.dedupe and prep.inv.dedupe.mount is not None and results.ok:
+            proof_ok = _dedupe_proof(args, prep, fleet, "now that the mounts are in place")
     from provisioner.output.results import render_results, results_json
 
     revision = f"inventory {prep.inv.sha256[:12]}"
@@ -298,7 +306,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
         emit_json({"plan": plan_json(plan), **results_json(results, revision)})
     else:
         sys.stdout.write(render_results(results, out, revision))
-    return EXIT_OK if results.ok else EXIT_ERROR
+    return EXIT_OK if results.ok and proof_ok else EXIT_ERROR
+
+
+def _dedupe_shared(prep: _Prepared) -> bool:
+    from provisioner.dedupe.verify import dedupe_hosts
+
+    return len(dedupe_hosts(prep.inv, prep.hosts)) > 1
+
+
+def _dedupe_proof(args: argparse.Namespace, prep: _Prepared, fleet: Any, when: str) -> bool:
+    """Run `dedupe verify` as part of apply; the report goes to stderr so --json stays one document."""
+    from provisioner.dedupe.command import run_verification
+    from provisioner.output.dedupe_view import render_verification
+
+    dd = prep.inv.dedupe
+    assert dd is not None
+    _log(f"verifying that {dd.dir} is one shared store across the HA hosts, {when}")
+    if not dd.configure_gateway:
+        _log("note: dedupe.configure_gateway is false: the directory is provisioned and verified, but the gateways "
+             "are not told to use it and will NOT coordinate")
+    v = run_verification(prep, fleet)
+    if v is None:
+        return True
+    _log(render_verification(v, stderr_style(no_color(args))).rstrip())
+    if not v.ok:
+        _log(f"error: {dd.dir} is not proven to be one shared store" + ("; nothing was applied"
+                                                                            if dd.mount is None else ""))
+    return v.ok
 
 
 def _playbook(args: argparse.Namespace) -> Any:

@@ -136,6 +136,20 @@ def unit_file_path(inst: Instance) -> str:
     return posixpath.join("/etc/systemd/system", inst.unit)
 
 
+def dedupe_mount(inv: Inventory, host: Host) -> tuple[DesiredFile, DesiredService] | None:
+    """The mount unit of the shared claim directory, on hosts where an instance uses it and the tool mounts it."""
+    from provisioner.dedupe.mountunit import render_mount_unit, unit_name
+
+    dd = inv.dedupe
+    if dd is None or dd.mount is None or host.service.manager != "systemd" or not any(i.dedupe for i in host.instances):
+        return None
+    unit = unit_name(dd.dir)
+    path = f"/etc/systemd/system/{unit}"
+    f = DesiredFile(host.name, None, path, render_mount_unit(dd), 0o644, "root", "root", FileKind.UNIT)
+    # port 0: nothing to ask for readiness; systemd itself fails the start when the mount fails
+    return f, DesiredService(host.name, "dedupe-mount", unit, "systemd", "root", 0, (path,), "", 60.0)
+
+
 def render_unit(inv: Inventory, inst: Instance) -> bytes:
     argv = list(inv.openclaw.run_command)
     if inst.profile.lower() != "default":
@@ -147,6 +161,7 @@ def render_unit(inv: Inventory, inst: Instance) -> bytes:
         version=inv.openclaw.version,
         user_unit=inst.service.manager == "systemd-user",
         exec_start=" ".join(exec_arg(a) for a in argv),
+        mounts_for=unit_path(inv.dedupe.dir) if inv.dedupe and inv.dedupe.mount and inst.dedupe else "",
     )
     return text.encode("utf-8")
 
@@ -158,6 +173,11 @@ def render_host(
     dirs: dict[str, DesiredDir] = {}
     services: list[DesiredService] = []
     svc = host.service
+    mount = dedupe_mount(inv, host)
+    if mount is not None:
+        # first in the list, so the claim directory is mounted before the gateways that use it restart
+        files.append(mount[0])
+        services.append(mount[1])
     for inst in host.instances:
         def own_dir(path: str, mode: int = 0o700, inst: Instance = inst) -> None:
             dirs.setdefault(path, DesiredDir(host.name, inst.name, path, mode, svc.user, svc.group))

@@ -97,6 +97,7 @@ class DesiredService:
     files: tuple[str, ...]
     health_path: str = "/readyz"
     health_timeout: float = 120.0
+    enabled: bool = True  # false: the unit is written but not started (and stopped if it runs)
 
 
 @dataclass(frozen=True)

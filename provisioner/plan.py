@@ -230,6 +230,11 @@ def _plan_services(h: str, services: Iterable[DesiredService], observed: Observe
         before = service_fingerprint(o)
         touched = [p for p in s.files if p in changed]
         active = o is not None and o.active_state in ("active", "activating", "reloading")
+        if not s.enabled:
+            if active or (o is not None and o.enabled == "enabled"):
+                out.append(Change(h, s.instance, s.unit, Action.STOP, "instance has enabled: false in the inventory",
+                                  before, "unit:stopped/disabled", kind="service"))
+            continue
         if touched:
             names = ", ".join(p.rsplit("/", 1)[-1] for p in touched)
             action = Action.RESTART if active else Action.START

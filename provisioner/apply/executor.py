@@ -172,7 +172,9 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     restart = [c.target for c in svc_changes if c.action is Action.RESTART]
     start = [c.target for c in svc_changes if c.action is Action.START]
     stop = [c.target for c in svc_changes if c.action is Action.STOP]
-    removed_unit_files = [f"/etc/systemd/system/{u}" for u in stop]
+    # a unit of an instance gone from the inventory is moved aside; a disabled instance keeps its unit file
+    removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes
+                          if c.action is Action.STOP and c.instance is None]
     say(h, "systemctl: " + ", ".join(restart + start + stop))
     res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files), become=become)
     result.restarted = restart + start

@@ -12,6 +12,7 @@ import os
 import re
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
-import paramiko
+# paramiko.config imports `invoke` (~0.12 s, it pulls in unittest.mock) only to run `Match exec` lines of
+# an OpenSSH config; this transport never reads one, so make that optional import fail fast.
+if "invoke" not in sys.modules:
+    sys.modules["invoke"] = None  # type: ignore[assignment]
+    import paramiko
+
+    del sys.modules["invoke"]
+else:
+    import paramiko
 
 from provisioner.remote.command import Command
 from provisioner.remote.transport import (

@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-import jinja2
 import json5
 
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
@@ -82,7 +81,9 @@ def env_quote(value: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _jinja() -> jinja2.Environment:
+def _jinja() -> Any:
+    import jinja2  # only rendering needs it; validate and plan of an unchanged fleet start faster without
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("provisioner.render", "templates"),
         autoescape=False,
@@ -210,7 +211,8 @@ def render_host(
         )
         services.append(
             DesiredService(host.name, inst.name, inst.unit, svc.manager, svc.user, inst.port or 0,
-                           (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout)
+                           (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout,
+                           inst.enabled)
         )
     release = None
     if inv.openclaw.install is not None and svc.manager != "none":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
+import os
+import pathlib
 import re
 import threading
 from collections import OrderedDict
@@ -82,9 +85,9 @@ def check_openclaw_config(version: str, config: dict, *, schema: dict | None = N
 class _Checker:
     """One prepared validator plus a cache of results per distinct config (canonical JSON)."""
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], prepared: dict[str, Any] | None = None) -> None:
         self.schema = schema
-        self.validator = Draft7Validator(_prepare(schema, "", None))
+        self.validator = Draft7Validator(prepared if prepared is not None else _prepare(schema, "", None))
         self._results: OrderedDict[tuple[str, str], tuple[ConfigIssue, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -123,7 +126,33 @@ def _shipped_checker(version: str) -> _Checker:
         shipped = ", ".join(known_versions()) or "none"
         raise KeyError(f"no OpenClaw config schema shipped for version {version!r} (shipped: {shipped})")
     text = (_schema_dir() / f"config.schema.{version}.json").read_text(encoding="utf-8")
-    return _Checker(json.loads(text))
+    return _Checker({}, _prepared_cached(text))
+
+
+def _prepared_cache_dir() -> pathlib.Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "openclaw-provisioner" / "prepared"
+
+
+def _prepared_cached(text: str) -> dict[str, Any]:
+    """The prepared schema, kept on disk by the schema's hash: preparing walks ~40 000 nodes (~0.2 s), reading
+    the result back is one json.loads, which matters for `validate` in CI and for every plan."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = _prepared_cache_dir() / f"{digest}.json"
+    try:
+        cached: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cached
+    except (OSError, ValueError):
+        pass
+    prepared: dict[str, Any] = _prepare(json.loads(text), "", None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(prepared), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the time of preparing again next run
+    return prepared
 
 
 _given: dict[int, _Checker] = {}

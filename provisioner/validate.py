@@ -44,11 +44,25 @@ def validate_file(path: str, *, check_configs: bool = True) -> Validated:
 
 
 def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = True) -> Validated:
-    from provisioner.rules.schema import check_schema
+    from provisioner import validation_cache
 
     data, spans, diags = load_yaml(text, path)
     if data is None or diags:
         return Validated(path, None, diags)
+    k = validation_cache.key(text, path, check_configs)
+    cached = validation_cache.load(k) if k else None
+    if cached is not None and not any(d.is_error and d.code == "schema" for d in cached):
+        inv = build_inventory(data, spans, path, sha or hashlib.sha256(text.encode()).hexdigest())
+        return Validated(path, inv, cached)
+    result = _validate(data, spans, text, path, sha, check_configs)
+    if k:
+        validation_cache.store(k, result.diagnostics)
+    return result
+
+
+def _validate(data: Any, spans: Any, text: str, path: str, sha: str, check_configs: bool) -> Validated:
+    from provisioner.rules.schema import check_schema
+
     diags = check_schema(data, spans)
     if diags:
         return Validated(path, None, diags)

@@ -173,3 +173,23 @@ def test_sudo_that_asks_for_a_password_is_a_clear_error(gw: LabHost, provision: 
     assert r.returncode == 1
     assert "sudo on gw asks for a password" in r.stdout + r.stderr
     assert not gw.exists("/home/openclaw")
+
+
+def test_an_instance_removed_from_the_inventory_is_stopped_and_disabled_its_state_kept(
+        gw: LabHost, provision: Provision, inventory_writer: Callable[..., Path]) -> None:
+    doc = inventory()
+    inv = str(inventory_writer(doc, {"gw": gw}, name="inv.yaml"))
+    assert provision("apply", inv, "--yes").returncode == 0
+    del doc["hosts"]["gw"]["instances"]["rescue"]
+    inv = str(inventory_writer(doc, {"gw": gw}, name="inv.yaml"))
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 2
+    assert "■ stop        service openclaw-gateway-rescue.service  (instance is no longer in the inventory" in r.stdout
+    main_id = invocation(gw, "openclaw-gateway-main.service")
+    assert provision("apply", inv, "--yes").returncode == 0
+    unit = "openclaw-gateway-rescue.service"
+    assert gw.run(["systemctl", "is-active", unit], check=False).stdout.strip() in ("inactive", "unknown")
+    assert not gw.exists(f"/etc/systemd/system/{unit}")
+    assert gw.exists("/home/openclaw/.openclaw-rescue/openclaw.json")  # state is never deleted
+    assert invocation(gw, "openclaw-gateway-main.service") == main_id
+    assert provision("plan", inv, "--detailed-exitcode").returncode == 0

@@ -36,14 +36,4 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     res = run_script(t, probe_script(req, transport_root(t)), become=become, timeout=timeout)
     if not res.ok:
         raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")
-    observed = parse_probe(t.host, req, res.text())
-    if observed.managed_units:
-        # units we manage but no longer want: ask for their state too, so the plan can say what stopping changes
-        extra = [u for u in observed.managed_units if u not in observed.services]
-        if extra:
-            req2 = ProbeRequest(units=tuple(extra), unit_dirs=())
-            res2 = run_script(t, probe_script(req2, transport_root(t)), become=become, timeout=timeout)
-            if res2.ok:
-                more = parse_probe(t.host, req2, res2.text())
-                observed.services.update(more.services)
-    return observed
+    return parse_probe(t.host, req, res.text())

@@ -84,14 +84,15 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; '
                      f'else echo "U {i} 0"; fi')
     if req.systemd and not root:
+        # units we manage but no longer want are asked about in the same systemctl call as the wanted ones
+        lines.append("set --" + "".join(f" {q(u)}" for u in req.units))
         for d in req.unit_dirs:
             lines.append(f"for f in {q(d)}/*.service; do [ -f \"$f\" ] && grep -q {q('^' + UNIT_MARKER)} \"$f\" "
-                         "&& echo \"M ${f##*/}\"; done; true")
-        if req.units:
-            units = " ".join(q(u) for u in req.units)
-            lines.append("if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; "
-                         f"systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- {units} "
-                         "2>/dev/null || true; echo S.; fi")
+                         "|| continue; u=${f##*/}; echo \"M $u\"; "
+                         "case $u in *[!A-Za-z0-9:_.@-]*) ;; *) set -- \"$@\" \"$u\" ;; esac; done")
+        lines.append('if [ $# -gt 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; '
+                     'systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- "$@" '
+                     "2>/dev/null || true; echo S.; fi")
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
     if req.version_command:
         lines += _version_lines(req.version_command, root)

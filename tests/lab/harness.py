@@ -24,7 +24,7 @@ from .hosts import Kind, LabHost
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("ip", "unshare", "nsenter", "mount", "ssh-keygen", "systemd-nspawn", "debootstrap")
 # name pattern, first address octet, how many of that kind fit in the /24
-KINDS: dict[str, tuple[str, int, int]] = {"ssh": ("h", 10, 89), "systemd": ("n", 100, 150)}
+KINDS: dict[str, tuple[str, int, int]] = {"ssh": ("h", 10, 139), "systemd": ("n", 150, 99)}  # octets 11-149, 151-249
 READY_TIMEOUT = 60.0
 
 

@@ -1,0 +1,74 @@
+"""Memoize validation by content: the same inventory text, tool version and schemas give the same diagnostics.
+
+`plan` in CI on every change, then `apply`, re-validate an unchanged inventory many times; a hit skips the
+JSON Schema machinery (its import alone is a good part of a no-op plan's start-up). Keyed by everything the
+result depends on; OCP_NO_VALIDATION_CACHE=1 turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from provisioner.model import Diagnostic, Severity, SourceSpan
+
+FORMAT = 1
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "openclaw-provisioner" / "validated"
+
+
+def _inputs_digest() -> str:
+    """What else the result depends on: this tool's code and every schema it ships."""
+    h = hashlib.sha256(f"format={FORMAT}".encode())
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.rglob("*.py")):
+        st = p.stat()
+        h.update(f"{p.relative_to(pkg)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    schemas = resources.files("provisioner.schemas")
+    for name in ("inventory.schema.json",):
+        h.update((schemas / name).read_bytes())
+    oc = schemas / "openclaw"
+    for entry in sorted(oc.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            h.update(entry.name.encode())
+    return h.hexdigest()
+
+
+def key(text: str, path: str, check_configs: bool) -> str | None:
+    if os.environ.get("OCP_NO_VALIDATION_CACHE"):
+        return None
+    h = hashlib.sha256()
+    for part in (_inputs_digest(), os.path.abspath(path), str(check_configs), text):
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def load(k: str) -> list[Diagnostic] | None:
+    try:
+        data = json.loads((_cache_dir() / f"{k}.json").read_text(encoding="utf-8"))
+        return [Diagnostic(Severity(d["severity"]), d["message"],
+                           SourceSpan(*d["span"]) if d["span"] else None, d["code"],
+                           tuple(SourceSpan(*r) for r in d["related"])) for d in data]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store(k: str, diags: list[Diagnostic]) -> None:
+    doc = [{"severity": d.severity.value, "message": d.message, "code": d.code,
+            "span": [d.span.path, d.span.line, d.span.col] if d.span else None,
+            "related": [[r.path, r.line, r.col] for r in d.related]} for d in diags]
+    path = _cache_dir() / f"{k}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass

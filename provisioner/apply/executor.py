@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioner.apply.facts import gather
+from provisioner.apply.facts import probe_request
 from provisioner.install.release import Artifact
 from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
 from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.probe import parse_probe, probe_script
 from provisioner.remote.release import (
     install_script,
     prune_incoming_script,
@@ -26,7 +27,7 @@ from provisioner.remote.release import (
 from provisioner.remote.transport import Transport, TransportError
 from provisioner.remote.writes import (
     WriteBatch,
-    lock_script,
+    lock_then,
     restore_script,
     systemctl_script,
     unlock_script,
@@ -111,15 +112,20 @@ def apply_host(
         return HostResult(h, HostStatus.UNCHANGED, "no changes")
     root = transport_root(t)
     holder = lock_holder()
-    res = run_script(t, lock_script(holder, root, force=lock_force), become=become)
-    out = res.text().strip()
-    if not res.ok or not out.startswith("LOCKED"):
-        held = out.removeprefix("HELD ").strip() if out.startswith("HELD") else res.err_text()
+    # one round trip: take the lock, then re-read the facts the plan was made against
+    req = probe_request(desired)
+    res = run_script(t, lock_then(holder, probe_script(req, root), root, force=lock_force), become=become)
+    out = res.text()
+    first, _, rest = out.partition("\n")
+    if not res.ok or first.strip() != "LOCKED":
+        held = first.removeprefix("HELD ").strip() if first.startswith("HELD") else res.err_text()
         return HostResult(h, HostStatus.REFUSED, f"host is locked by another run ({held}); if that run is dead, "
                           "clear the lock with `provision unlock`")
     try:
         gate = GateOptions(health_gate, health_timeout, health_poll)
-        return _apply_locked(t, desired, planned, root, become, say, gate, release_artifact)
+        say(h, "re-checking facts")
+        observed = parse_probe(h, req, rest)
+        return _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact)
     finally:
         with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
             run_script(t, unlock_script(holder, root), become=become)
@@ -133,10 +139,9 @@ class GateOptions:
 
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
-                  gate: GateOptions, release_artifact: Callable[[], Artifact] | None = None) -> HostResult:
+                  gate: GateOptions, observed: ObservedHost,
+                  release_artifact: Callable[[], Artifact] | None = None) -> HostResult:
     h = desired.name
-    say(h, "re-checking facts")
-    observed = gather(t, desired, become=become)
     moved = drift(planned, observed)
     if moved:
         return HostResult(h, HostStatus.REFUSED, "host changed since the plan was made: " + ", ".join(moved[:5])

@@ -106,8 +106,13 @@ def lock_script(holder: str, root: str = "", *, force: bool = False) -> str:
     if force:
         lines.append(f"rm -f -- {lk}")
     lines.append(f"if ( set -C; printf '%s\\n' {q(holder)} > {lk} ) 2>/dev/null; then echo LOCKED; "
-                 f"else echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; fi")
+                 f"else echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; exit 0; fi")
     return sh_script(lines)
+
+
+def lock_then(holder: str, then: str, root: str = "", *, force: bool = False) -> str:
+    """Take the lock and, only if it was taken, go on with another script in the same round trip."""
+    return lock_script(holder, root, force=force) + then
 
 
 def unlock_script(holder: str, root: str = "") -> str:

@@ -8,19 +8,14 @@ result depends on; OCP_NO_VALIDATION_CACHE=1 turns it off.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from importlib import resources
 from pathlib import Path
 
+from provisioner.cache import cache_dir, read_json, write_json
 from provisioner.model import Diagnostic, Severity, SourceSpan
 
 FORMAT = 1
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "openclaw-provisioner" / "validated"
 
 
 def _inputs_digest() -> str:
@@ -51,12 +46,14 @@ def key(text: str, path: str, check_configs: bool) -> str | None:
 
 
 def load(k: str) -> list[Diagnostic] | None:
+    data = read_json(cache_dir("validated") / f"{k}.json")
+    if not isinstance(data, list):
+        return None
     try:
-        data = json.loads((_cache_dir() / f"{k}.json").read_text(encoding="utf-8"))
         return [Diagnostic(Severity(d["severity"]), d["message"],
                            SourceSpan(*d["span"]) if d["span"] else None, d["code"],
                            tuple(SourceSpan(*r) for r in d["related"])) for d in data]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -64,11 +61,4 @@ def store(k: str, diags: list[Diagnostic]) -> None:
     doc = [{"severity": d.severity.value, "message": d.message, "code": d.code,
             "span": [d.span.path, d.span.line, d.span.col] if d.span else None,
             "related": [[r.path, r.line, r.col] for r in d.related]} for d in diags]
-    path = _cache_dir() / f"{k}.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_json(cache_dir("validated") / f"{k}.json", doc)

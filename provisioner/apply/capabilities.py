@@ -8,12 +8,11 @@ A port of an instance's span that something else already listens on is an error 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from provisioner.cache import cache_dir, read_json, write_json
 from provisioner.inventory.model import Host, Inventory
 from provisioner.model import Diagnostic, ObservedHost, Severity
 from provisioner.remote.command import q, sh_script
@@ -22,11 +21,6 @@ from provisioner.remote.transport import Transport
 from provisioner.rules.isolation import Ctx, port_span
 
 _VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
-
-
-def schema_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "openclaw-provisioner" / "schemas"
 
 
 def config_schema_script(command: Sequence[str]) -> str:
@@ -43,21 +37,16 @@ def host_schema(t: Transport, command: Sequence[str], version: str, *, become: b
     """The config schema of the OpenClaw version a host runs: from the controller's cache, else from the host."""
     if not _VERSION.match(version):
         raise ValueError(f"unexpected OpenClaw version string {version!r}")
-    cache = schema_cache_dir() / f"config.schema.{version}.json"
-    try:
-        data: dict[str, Any] = json.loads(cache.read_text(encoding="utf-8"))
-        return data
-    except (OSError, ValueError):
-        pass
+    cache = cache_dir("schemas") / f"config.schema.{version}.json"
+    cached = read_json(cache)
+    if isinstance(cached, dict):
+        return cached
     res = run_script(t, config_schema_script(command), become=become, timeout=300)
     if not res.ok:
         raise RuntimeError(f"`openclaw config schema` failed on {t.host} (exit {res.rc}): {res.err_text()[:300]}")
     text = res.text()
-    data = json.loads(text[text.index("{"):])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, cache)
+    data: dict[str, Any] = json.loads(text[text.index("{"):])
+    write_json(cache, data)
     return data
 
 

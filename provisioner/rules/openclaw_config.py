@@ -5,8 +5,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import pathlib
 import re
 import threading
 from collections import OrderedDict
@@ -18,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
+
+from provisioner.cache import cache_dir, read_json, write_json
 
 Path = tuple[str | int, ...]
 
@@ -129,29 +129,15 @@ def _shipped_checker(version: str) -> _Checker:
     return _Checker({}, _prepared_cached(text))
 
 
-def _prepared_cache_dir() -> pathlib.Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "openclaw-provisioner" / "prepared"
-
-
 def _prepared_cached(text: str) -> dict[str, Any]:
     """The prepared schema, kept on disk by the schema's hash: preparing walks ~40 000 nodes (~0.2 s), reading
     the result back is one json.loads, which matters for `validate` in CI and for every plan."""
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    path = _prepared_cache_dir() / f"{digest}.json"
-    try:
-        cached: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    path = cache_dir("prepared") / f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}.json"
+    cached = read_json(path)
+    if isinstance(cached, dict):
         return cached
-    except (OSError, ValueError):
-        pass
     prepared: dict[str, Any] = _prepare(json.loads(text), "", None)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(prepared), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only costs the time of preparing again next run
+    write_json(path, prepared)
     return prepared
 
 

@@ -124,7 +124,7 @@ def apply_host(
     try:
         gate = GateOptions(health_gate, health_timeout, health_poll)
         say(h, "re-checking facts")
-        observed = parse_probe(h, req, rest)
+        observed = parse_probe(h, req, rest, root)
         return _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact)
     finally:
         with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from provisioner.model import DesiredHost, ObservedHost
+from provisioner.model import DesiredHost, ObservedFile, ObservedHost
+from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
-from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
+from provisioner.remote.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -33,7 +34,18 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
 def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout: float = 120.0,
            version_command: tuple[str, ...] = (), listeners: bool = False) -> ObservedHost:
     req = probe_request(desired, version_command=version_command, listeners=listeners)
-    res = run_script(t, probe_script(req, transport_root(t)), become=become, timeout=timeout)
+    root = transport_root(t)
+    res = run_script(t, probe_script(req, root), become=become, timeout=timeout)
     if not res.ok:
         raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")
-    return parse_probe(t.host, req, res.text())
+    observed = parse_probe(t.host, req, res.text(), root)
+    # contents only of files that differ, for their diffs: an unchanged fleet costs no second round trip
+    differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
+              and o.sha256 not in (None, "symlink", "not-a-regular-file") and o.sha256 != sha256(f.content)]
+    if differ:
+        res = run_script(t, contents_script(differ, root), become=become, timeout=timeout)
+        if res.ok:
+            for path, content in parse_contents(differ, res.text()).items():
+                o = observed.files[path]
+                observed.files[path] = ObservedFile(o.path, o.exists, o.sha256, o.mode, o.owner, o.group, content)
+    return observed

@@ -58,27 +58,15 @@ def _version_lines(command: Sequence[str], root: str) -> list[str]:
 
 def probe_script(req: ProbeRequest, root: str = "") -> str:
     """The sh script; `root` prefixes every path (a directory standing for a host's /, for local runs)."""
-    lines = [
-        f"R={q(root)}",
-        "pf() {",
-        '  p="$R$2"',
-        '  if [ -L "$p" ]; then echo "F $1 L"; return; fi',
-        '  if [ -f "$p" ]; then',
-        '    set -- "$1" "$(stat -c \'%a %U %G %s\' -- "$p")" "$(sha256sum < "$p")"',
-        '    echo "F $1 1 ${3%% *} $2"',
-        f'    sz=${{2##* }}; if [ "$sz" -le {CONTENT_LIMIT} ]; then echo "C $1"; base64 -w0 < "$p"; echo; fi',
-        '  elif [ -e "$p" ]; then echo "F $1 X"; else echo "F $1 0"; fi',
-        "}",
-        "pd() {",
-        '  p="$R$2"',
-        '  if [ -d "$p" ]; then echo "D $1 1 $(stat -c \'%a %U %G\' -- "$p")";',
-        '  elif [ -e "$p" ]; then echo "D $1 X"; else echo "D $1 0"; fi',
-        "}",
-    ]
-    for i, path in enumerate(req.files):
-        lines.append(f"pf {i} {q(path)}")
-    for i, path in enumerate(req.dirs):
-        lines.append(f"pd {i} {q(path)}")
+    # one `stat` and one `sha256sum` for all paths: forks, not bytes, are what a probe of many files costs
+    lines = [f"R={q(root)}"]
+    paths = [*req.files, *req.dirs]
+    if paths:
+        lines.append("set --" + "".join(f' "$R"{q(p)}' for p in paths))
+        lines.append("echo STAT; stat -c '%F|%a|%U|%G|%s|%n' -- \"$@\" 2>/dev/null; echo STAT.")
+    if req.files:
+        lines.append("set --" + "".join(f' "$R"{q(p)}' for p in req.files))
+        lines.append('echo SHA; sha256sum -- "$@" 2>/dev/null; echo SHA.')
     for i, user in enumerate(req.users):
         # a local-root stand-in host has no users of its own: report them present so nothing is created
         lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; '
@@ -108,14 +96,70 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
                      '2>/dev/null | head -n1); comm=$( [ -n "$pid" ] && cat /proc/$pid/comm 2>/dev/null); '
                      'echo "P $port ${pid:--} ${unit:--} ${comm:--}"; done; fi')
     lines.append("echo END")
-    return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
+    # `set +e`, not just no -e: the probe may run after the lock script in the same shell (lock_then)
+    return sh_script(lines).replace("set -eu\n", "set +e -u\n", 1)
 
 
 class ProbeParseError(Exception):
     pass
 
 
-def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
+def _unescape_sha_name(name: str) -> str:
+    # sha256sum escapes a name holding a backslash or newline and marks the line with a leading backslash
+    return name.replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def _files_and_dirs(req: ProbeRequest, root: str, stat_lines: list[str], sha_lines: list[str],
+                    files: dict[str, ObservedFile], dirs: dict[str, ObservedFile]) -> None:
+    stats: dict[str, list[str]] = {}
+    for line in stat_lines:
+        parts = line.split("|", 5)
+        if len(parts) == 6:
+            stats[parts[5][len(root):]] = parts[:5]
+    shas: dict[str, str] = {}
+    for line in sha_lines:
+        escaped = line.startswith("\\")
+        digest, _, name = line.lstrip("\\").partition("  ")
+        shas[(_unescape_sha_name(name) if escaped else name)[len(root):]] = digest
+    for path in req.files:
+        st = stats.get(path)
+        if st is None:
+            files[path] = ObservedFile(path, False)
+        elif st[0].startswith("regular"):
+            files[path] = ObservedFile(path, True, shas.get(path), int(st[1], 8), st[2], st[3])
+        else:
+            files[path] = ObservedFile(path, True, "symlink" if st[0] == "symbolic link" else "not-a-regular-file")
+    for path in req.dirs:
+        st = stats.get(path)
+        if st is None:
+            dirs[path] = ObservedFile(path, False)
+        elif st[0] == "directory":
+            dirs[path] = ObservedFile(path, True, "dir", int(st[1], 8), st[2], st[3])
+        else:
+            dirs[path] = ObservedFile(path, True, "not-a-directory")
+
+
+def contents_script(paths: Sequence[str], root: str = "") -> str:
+    """The contents of files (for diffs), base64, as `C <index>` records; big files are left out."""
+    lines = [f"R={q(root)}"]
+    for i, path in enumerate(paths):
+        p = f'"$R"{q(path)}'
+        lines.append(f'if [ -f {p} ] && [ "$(stat -c %s -- {p})" -le {CONTENT_LIMIT} ]; then echo "C {i}"; '
+                     f"base64 -w0 < {p}; echo; fi")
+    lines.append("echo END")
+    return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
+
+
+def parse_contents(paths: Sequence[str], out: str) -> dict[str, bytes]:
+    got: dict[str, bytes] = {}
+    lines = out.split("\n")
+    for n, line in enumerate(lines):
+        if line.startswith("C ") and n + 1 < len(lines):
+            got[paths[int(line[2:])]] = base64.b64decode(lines[n + 1])
+    return got
+
+
+def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> ObservedHost:
     files: dict[str, ObservedFile] = {}
     dirs: dict[str, ObservedFile] = {}
     users: dict[str, bool] = {}
@@ -124,6 +168,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
     lock = None
     version = None
     listeners: list[Listener] = []
+    stat_lines: list[str] = []
+    sha_lines: list[str] = []
     releases: dict[str, str] = {}
     current_release: str | None = None
     lines = out.split("\n")
@@ -132,6 +178,13 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
     for n in it:
         line = lines[n]
         if not line:
+            continue
+        if line in ("STAT", "SHA"):
+            section = stat_lines if line == "STAT" else sha_lines
+            for m in it:
+                if lines[m] == line + ".":
+                    break
+                section.append(lines[m])
             continue
         kind, _, rest = line.partition(" ")
         if kind == "F":
@@ -196,6 +249,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str) -> ObservedHost:
             ended = True
     if not ended:
         raise ProbeParseError(f"{host}: the fact probe did not finish")
+    if stat_lines or req.files or req.dirs:
+        _files_and_dirs(req, root, stat_lines, sha_lines, files, dirs)
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
                         users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners),
                         releases=releases, current_release=current_release)

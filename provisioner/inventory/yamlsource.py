@@ -18,6 +18,10 @@ from provisioner.model import Diagnostic, Severity, SourceSpan
 DocPath = tuple[str | int, ...]
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# No inventory nests anywhere near this deep; a hostile one could nest deep enough to exhaust Python's recursion
+# (our builder) or the C stack (libyaml's composer crashes the process at ~10^5 levels of `[[[...`).
+MAX_DEPTH = 64
+_SCAN_BRACKETS = 2000  # with fewer `[`/`{` than this, flow nesting cannot reach a depth the composer chokes on
 
 
 @dataclass
@@ -65,6 +69,9 @@ class _Builder:
         self.spans.values.setdefault(path, _span(self.file, node))
         if isinstance(node, ScalarNode):
             return self._scalars.construct_object(node, deep=True)
+        if len(path) >= MAX_DEPTH:
+            self.errors.append(self._error(node, f"nested more than {MAX_DEPTH} levels deep"))
+            return None
         if id(node) in self._active:
             # a recursive alias cannot be a finite inventory
             self.errors.append(self._error(node, "recursive alias: a node refers to itself"))
@@ -125,9 +132,33 @@ class _Builder:
         return Diagnostic(Severity.ERROR, message, _span(self.file, node), code=code)
 
 
+def _too_deep(text: str, file: str) -> Diagnostic | None:
+    """Refuse flow collections nested deeper than MAX_DEPTH before composing: the parser's events come one by
+    one (no recursion), the composer would recurse once per level."""
+    if text.count("[") + text.count("{") < _SCAN_BRACKETS:
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    m = event.start_mark
+                    at = SourceSpan(file, m.line + 1, m.column + 1) if m else SourceSpan(file, 1, 1)
+                    return Diagnostic(Severity.ERROR, f"nested more than {MAX_DEPTH} levels deep", at, code="yaml")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the composer reports the syntax error, located
+    return None
+
+
 def load_yaml(text: str, file: str) -> tuple[Any, SpanTable, list[Diagnostic]]:
     """Parse one YAML document; returns the data, its span table and any load errors (never raises on bad YAML)."""
     builder = _Builder(file)
+    too_deep = _too_deep(text, file)
+    if too_deep is not None:
+        return None, builder.spans, [too_deep]
     try:
         # libyaml's parser when present: composing a 100-host inventory in pure Python costs more than the rest
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -148,4 +179,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, SpanTable, list[Diagnostic]]:
         return None, builder.spans, [Diagnostic(Severity.ERROR, f"YAML: {exc.problem}", span, code="yaml")]
     except (ValueError, OverflowError) as exc:  # e.g. a timestamp scalar out of range
         return None, builder.spans, [Diagnostic(Severity.ERROR, f"YAML: {exc}", SourceSpan(file, 1, 1), "yaml")]
+    except RecursionError:
+        return None, builder.spans, [Diagnostic(Severity.ERROR, "the inventory is nested too deeply to be one",
+                                                SourceSpan(file, 1, 1), "yaml")]
     return data, builder.spans, builder.errors

@@ -47,11 +47,18 @@ def run_script(t: Transport, script: str, *, become: bool = False, timeout: floa
     argv: tuple[str, ...] = ("/bin/sh", "-s")
     if become:
         argv = with_sudo(argv)
-    res = t.run(Command(*argv), stdin=script.encode("utf-8"), timeout=timeout)
+    res = t.run(Command(*argv), stdin=whole(script).encode("utf-8"), timeout=timeout)
     if become and res.rc == 1 and not res.stdout and _SUDO_PASSWORD in res.stderr:
         raise BecomeError(t.host, f"sudo on {t.host} asks for a password and none can be given (the tool runs "
                           "sudo -n); allow the SSH user passwordless sudo (NOPASSWD) or connect as root")
     return res
+
+
+def whole(script: str) -> str:
+    """The script as one brace group: sh parses a compound command to its end before running any of it, so a
+    script cut short (the controller killed or the connection lost while sending it) runs nothing at all,
+    instead of running its first half, or a last line cut in the middle of a word."""
+    return "{\n" + script.rstrip("\n") + "\n}\n"
 
 
 _SUDO_PASSWORD = b"a password is required"

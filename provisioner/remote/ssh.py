@@ -48,6 +48,11 @@ _READ_CHUNK = 1 << 20
 _SEND_CHUNK = 1 << 15
 # window adjusts from the peer do not wake the channel's pipe, so while stdin waits for window we poll
 _SEND_POLL = 0.005
+# paramiko's channel pipe joins stdout and stderr in an OrPipe whose set/clear are not atomic across its two
+# halves: the transport thread feeding stderr while we drain stdout can leave data buffered and the pipe
+# clear (seen in CI: a 5 MB `tee /dev/stderr` stalled until its 60 s timeout). Never sleep on the pipe longer
+# than this, so a lost wakeup costs at most one poll interval.
+_WAKE_POLL = 0.05
 _CMD_IN_MESSAGE = 160
 
 # paramiko logs an ERROR for every refused direct-tcpip channel, which health checks cause on purpose; with
@@ -318,7 +323,7 @@ class SSHTransport:
                 chan.close()
                 raise CommandTimeout(self.host, f"{shown} did not finish within {limit:g} s (channel closed; "
                                                 "the command may still be running on the host)")
-            nap = min(remaining, _SEND_POLL) if sending else remaining
+            nap = min(remaining, _SEND_POLL if sending else _WAKE_POLL)
             if chan.eof_received or chan.closed:
                 chan.status_event.wait(nap)  # the pipe stays readable after EOF; wait for the exit status
             else:

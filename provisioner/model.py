@@ -178,6 +178,8 @@ class ObservedHost:
     listeners: tuple[Listener, ...] = ()
     releases: dict[str, str] = field(default_factory=dict)  # version dir under the install prefix -> its stamp
     current_release: str | None = None
+    # units an earlier run wrote new files for and then did not get to restart (killed, connection lost)
+    pending_restart: tuple[str, ...] = ()
 
 
 class Action(enum.Enum):

@@ -240,6 +240,10 @@ def _plan_services(h: str, services: Iterable[DesiredService], observed: Observe
             action = Action.RESTART if active else Action.START
             out.append(Change(h, s.instance, s.unit, action, f"{names} changed", before, "unit:loaded/active/enabled",
                               kind="service"))
+        elif s.unit in observed.pending_restart and active:
+            out.append(Change(h, s.instance, s.unit, Action.RESTART, "an earlier run wrote its files and was cut off "
+                              "before restarting it: it still runs the previous ones", before,
+                              "unit:loaded/active/enabled", kind="service"))
         elif not active:
             state = o.active_state if o else "unknown"
             out.append(Change(h, s.instance, s.unit, Action.START, f"unit is {state}", before,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from provisioner.apply.facts import probe_request
+from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder, refusal
 from provisioner.install.release import Artifact
 from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
@@ -27,6 +26,7 @@ from provisioner.remote.release import (
 from provisioner.remote.transport import Transport, TransportError
 from provisioner.remote.writes import (
     WriteBatch,
+    clear_lock_script,
     lock_then,
     restore_script,
     systemctl_script,
@@ -57,6 +57,7 @@ class HostResult:
     written: list[str] = field(default_factory=list)  # paths replaced on the host (their old versions are kept)
     reloaded: bool = False
     transferred: int = 0  # bytes of release tarballs pushed to the host
+    settled: list[str] = field(default_factory=list)  # units now running the files on disk: clear their marks
 
     @property
     def ok(self) -> bool:
@@ -71,7 +72,7 @@ class ApplyFailed(Exception):
 
 
 def lock_holder() -> str:
-    return f"{socket.gethostname()} pid={os.getpid()} run={uuid.uuid4().hex[:12]} at={int(time.time())}"
+    return new_holder()
 
 
 def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
@@ -115,20 +116,37 @@ def apply_host(
     # one round trip: take the lock, then re-read the facts the plan was made against
     req = probe_request(desired)
     res = run_script(t, lock_then(holder, probe_script(req, root), root, force=lock_force), become=become)
-    out = res.text()
-    first, _, rest = out.partition("\n")
+    first, _, rest = res.text().partition("\n")
+    took_over = ""
+    if res.ok and first.startswith("HELD") and liveness(parse_holder(first.removeprefix("HELD "))) is Liveness.DEAD:
+        # the run holding it is provably dead (same controller, its process is gone): the host's files are each
+        # whole, old or new, and its pending restarts are marked, so taking the lock over is safe
+        stale = first.removeprefix("HELD ").strip()
+        say(h, "taking over the stale lock of a killed run")
+        cleared = run_script(t, clear_lock_script(stale, root), become=become, timeout=90)
+        if "BUSY" in cleared.text():
+            return HostResult(h, HostStatus.REFUSED, "a killed run's script is still running on the host after 60 s; "
+                              "try again when it has finished")
+        took_over = f"took over the stale lock of a killed run ({parse_holder(stale).describe()})"
+        res = run_script(t, lock_then(holder, probe_script(req, root), root), become=become)
+        first, _, rest = res.text().partition("\n")
     if not res.ok or first.strip() != "LOCKED":
-        held = first.removeprefix("HELD ").strip() if first.startswith("HELD") else res.err_text()
-        return HostResult(h, HostStatus.REFUSED, f"host is locked by another run ({held}); if that run is dead, "
-                          "clear the lock with `provision unlock`")
+        if first.startswith("HELD"):
+            return HostResult(h, HostStatus.REFUSED, refusal(first.removeprefix("HELD ")))
+        return HostResult(h, HostStatus.REFUSED, f"could not take the host lock: {res.err_text()[:300]}")
+    settled: list[str] = []
     try:
         gate = GateOptions(health_gate, health_timeout, health_poll)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
-        return _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact)
+        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact)
+        settled = result.settled
+        if took_over:
+            result.message = f"{result.message}; {took_over}" if result.message else took_over
+        return result
     finally:
         with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
-            run_script(t, unlock_script(holder, root), become=become)
+            run_script(t, unlock_script(holder, root, settled=settled), become=become)
 
 
 @dataclass(frozen=True)
@@ -152,8 +170,12 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     files = [f for f in desired.files if f.path in file_targets]
     dirs = [d for d in desired.dirs if d.path in dir_targets]
     user = next((c.target for c in todo if c.kind == "user"), None)
+    svc_changes = [] if root else [c for c in todo if c.kind == "service"]
+    restart = [c.target for c in svc_changes if c.action is Action.RESTART]
+    start = [c.target for c in svc_changes if c.action is Action.START]
+    stop = [c.target for c in svc_changes if c.action is Action.STOP]
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
-                       run_id=uuid.uuid4().hex[:8])
+                       run_id=uuid.uuid4().hex[:8], pending_units=restart + start)
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
     install = [c for c in todo if c.kind == "release" and c.action is Action.CREATE]
     if install and desired.release is not None:
@@ -165,18 +187,17 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         say(h, f"writing {len(files)} file(s)")
         res = run_script(t, write_script(batch, root, chown=not root), become=become)
         if not res.ok or "WROTE" not in res.text():
-            # phase 1 failed before any rename, or phase 2 failed part way: put back what may have moved
-            _restore(t, [f.path for f in files], root, become)
+            if "RENAMING" in res.text():
+                # failed while renaming: put back, from this run's backups, what may have moved
+                _restore(t, [f.path for f in files], root, become)
+            # else phase 1 failed before any rename: every target is untouched, and the backups on the host
+            # are an earlier run's, so restoring from them would be wrong
             return HostResult(h, HostStatus.FAILED, f"writing files failed: {res.err_text()[:400]}; host left on its "
-                              "previous files", rolled_back=True)
-    svc_changes = [c for c in todo if c.kind == "service"]
-    if not svc_changes or root:
+                              "previous files", rolled_back=True, settled=restart + start)
+    if not svc_changes:
         _finish_release(t, desired, todo, become, say)
         return result
     unit_changed = any(f.path.endswith(".service") for f in files)
-    restart = [c.target for c in svc_changes if c.action is Action.RESTART]
-    start = [c.target for c in svc_changes if c.action is Action.START]
-    stop = [c.target for c in svc_changes if c.action is Action.STOP]
     # a unit of an instance gone from the inventory is moved aside; a disabled instance keeps its unit file
     removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes
                           if c.action is Action.STOP and c.instance is None]
@@ -188,12 +209,14 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     if failure is None and gate.enabled:
         failure = _health_gate(t, desired, restart + start, result, say, gate)
     if failure is None:
+        result.settled = restart + start
         _finish_release(t, desired, todo, become, say)
         return result
     say(h, "rolling back")
     _restore(t, [f.path for f in files], root, become)
     with contextlib.suppress(TransportError):
-        run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become)
+        if run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become).ok:
+            result.settled = restart + start
     result.status = HostStatus.FAILED
     result.rolled_back = True
     result.message = f"{failure}; host put back on its previous files"
@@ -253,13 +276,31 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     say = progress or (lambda h, m: None)
     root = transport_root(t)
     say(done.host, "rolling back (batch failed)")
+    holder = lock_holder()
+    units = done.restarted if not root else []
+    settled: list[str] = []
     try:
-        _restore(t, done.written, root, become)
-        if done.restarted and not root:
-            res = run_script(t, systemctl_script(done.reloaded, done.restarted, [], []), become=become)
+        # under the host lock again: the apply released it when the host itself was done
+        res = run_script(t, lock_then(holder, restore_script(done.written, root, pending=units), root),
+                         become=become)
+        first = res.text().partition("\n")[0].strip()
+        if first != "LOCKED":
+            held = first.removeprefix("HELD ").strip() if first.startswith("HELD") else res.err_text()[:300]
+            return HostResult(done.host, HostStatus.FAILED, f"rollback not done: the host is locked by another run "
+                              f"({held})", rolled_back=False)
+        try:
             if not res.ok:
-                return HostResult(done.host, HostStatus.FAILED, f"rollback: systemctl failed: {res.err_text()[:300]}",
-                                  rolled_back=True)
+                return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: "
+                                  f"{res.err_text()[:300]}", rolled_back=True)
+            if units:
+                res = run_script(t, systemctl_script(done.reloaded, units, [], []), become=become)
+                if not res.ok:
+                    return HostResult(done.host, HostStatus.FAILED, f"rollback: systemctl failed: "
+                                      f"{res.err_text()[:300]}", rolled_back=True)
+                settled = units
+        finally:
+            with contextlib.suppress(TransportError):
+                run_script(t, unlock_script(holder, root, settled=settled), become=become)
     except TransportError as exc:
         return HostResult(done.host, HostStatus.FAILED, f"rollback failed: {exc.detail}", rolled_back=True)
     return HostResult(done.host, HostStatus.ROLLED_BACK, "its batch failed: put back on its previous files",

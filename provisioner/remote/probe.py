@@ -17,6 +17,7 @@ CONTENT_LIMIT = 1 << 20  # files up to 1 MiB come back whole, for diffs; bigger 
 STATE_DIR = "/var/lib/openclaw-provisioner"
 LOCK_PATH = f"{STATE_DIR}/lock"
 PREV_DIR = f"{STATE_DIR}/prev"
+PENDING_DIR = f"{STATE_DIR}/pending"  # one empty file per unit whose new files are not yet running
 UNIT_MARKER = "X-OpenclawProvisioner-Instance="
 
 
@@ -81,6 +82,8 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines.append('if [ $# -gt 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; '
                      'systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- "$@" '
                      "2>/dev/null || true; echo S.; fi")
+    if req.systemd and not root:
+        lines.append(f'for f in {q(PENDING_DIR)}/*.service; do [ -f "$f" ] && echo "R ${{f##*/}}"; done')
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
     if req.version_command:
         lines += _version_lines(req.version_command, root)
@@ -165,6 +168,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
     users: dict[str, bool] = {}
     services: dict[str, ObservedService] = {}
     managed: list[str] = []
+    pending: list[str] = []
     lock = None
     version = None
     listeners: list[Listener] = []
@@ -218,6 +222,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
             users[req.users[int(idx)]] = present == "1"
         elif kind == "M":
             managed.append(rest)
+        elif kind == "R":
+            pending.append(rest)
         elif kind == "S":
             block: dict[str, str] = {}
             for m in it:
@@ -253,7 +259,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
         _files_and_dirs(req, root, stat_lines, sha_lines, files, dirs)
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
                         users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners),
-                        releases=releases, current_release=current_release)
+                        releases=releases, current_release=current_release, pending_restart=tuple(sorted(pending)))
 
 
 def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:

@@ -13,9 +13,18 @@ from dataclasses import dataclass
 
 from provisioner.model import DesiredDir, DesiredFile
 from provisioner.remote.command import q, sh_script
-from provisioner.remote.probe import LOCK_PATH, PREV_DIR, STATE_DIR
+from provisioner.remote.probe import LOCK_PATH, PENDING_DIR, PREV_DIR, STATE_DIR
 
 TMP_SUFFIX = ".ocp-tmp"
+BUSY_PATH = f"{STATE_DIR}/busy"
+
+
+def busy_lines(*, wait: float | None = None) -> list[str]:
+    """Hold an flock on the busy file for as long as this script runs. A script keeps running on the host
+    after its controller is killed; a run taking over a dead run's lock first waits for it to end."""
+    d, b = f'"$R"{q(STATE_DIR)}', f'"$R"{q(BUSY_PATH)}'
+    grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo BUSY; exit 0; }}"
+    return [f"mkdir -p {d}", f"exec 8>>{b}", f"if command -v flock >/dev/null; then {grab}; fi"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,23 @@ class WriteBatch:
     create_user: str | None = None
     user_home: str | None = None
     run_id: str = "run"
+    # units to restart once these files are in place: marked pending before the first rename, so that a run
+    # cut off between the writes and the restart leaves a mark the next plan turns into a restart
+    pending_units: Sequence[str] = ()
+
+
+def _mark_pending(units: Sequence[str]) -> list[str]:
+    if not units:
+        return []
+    d = f'"$R"{q(PENDING_DIR)}'
+    return [f"install -d -m 0700 {d}", ": > " + " : > ".join(f'{d}/{q(u)};' for u in units).rstrip(";")]
+
+
+def settle_lines(units: Sequence[str]) -> list[str]:
+    """Remove the pending marks of units that now run the files on disk."""
+    if not units:
+        return []
+    return ["rm -f --" + "".join(f' "$R"{q(PENDING_DIR + "/" + u)}' for u in units)]
 
 
 def _heredoc(data: bytes) -> str:
@@ -39,6 +65,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     temps = [f'"$R"{q(f.path + TMP_SUFFIX + "." + batch.run_id)}' for f in batch.files]
     lines = [
         f"R={q(root)}",
+        *busy_lines(),
         "umask 077",
         # temps are removed on every exit: after phase 2 they are already renamed away
         "cleanup() { rm -f -- " + " ".join(temps) + "; }" if temps else "cleanup() { :; }",
@@ -69,12 +96,16 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
             lines.append(f"chown {q(f.owner)}:{q(f.group)} \"$t{i}\"")
         lines.append(f"sync -- \"$t{i}\" 2>/dev/null || sync")
     # phase 2: back up, then rename; renames within one directory are atomic
+    lines += _mark_pending(batch.pending_units)
     for f in batch.files:
         p = f'"$R"{q(f.path)}'
         b = f'"$R"{q(PREV_DIR + f.path)}'
         lines.append(f"install -d -m 0700 \"$(dirname {b})\"")
         lines.append(f"if [ -f {p} ] && [ ! -L {p} ]; then cp -p -- {p} {b}.new && mv -f -- {b}.new {b} "
                      f"&& rm -f -- {b}.absent; else rm -f -- {b}; : > {b}.absent; fi")
+    # only from here on may a failure leave some files new: the executor restores from the backups (made just
+    # above, by this run) only after this line; before it the backups may be an earlier run's
+    lines.append("echo RENAMING")
     for i, f in enumerate(batch.files):
         lines.append(f'mv -f -- "$t{i}" "$R"{q(f.path)}')
     parents = sorted({posixpath.dirname(f.path) for f in batch.files})
@@ -84,9 +115,9 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     return sh_script(lines)
 
 
-def restore_script(paths: Sequence[str], root: str = "") -> str:
+def restore_script(paths: Sequence[str], root: str = "", *, pending: Sequence[str] = ()) -> str:
     """Put back the previous version of each path (or remove it when it did not exist before)."""
-    lines = [f"R={q(root)}"]
+    lines = [f"R={q(root)}", *busy_lines(), *_mark_pending(pending)]
     for path in paths:
         p = f'"$R"{q(path)}'
         b = f'"$R"{q(PREV_DIR + path)}'
@@ -115,22 +146,34 @@ def lock_then(holder: str, then: str, root: str = "", *, force: bool = False) ->
     return lock_script(holder, root, force=force) + then
 
 
-def unlock_script(holder: str, root: str = "") -> str:
+def unlock_script(holder: str, root: str = "", *, settled: Sequence[str] = ()) -> str:
     lk = f'"$R"{q(LOCK_PATH)}'
     # only remove the lock we hold: a lock cleared and retaken by someone else stays theirs
-    return sh_script([f"R={q(root)}", f"if [ \"$(head -n1 {lk} 2>/dev/null)\" = {q(holder)} ]; then rm -f -- {lk}; fi",
+    return sh_script([f"R={q(root)}", *settle_lines(settled),
+                      f"if [ \"$(head -n1 {lk} 2>/dev/null)\" = {q(holder)} ]; then rm -f -- {lk}; fi",
                       "echo UNLOCKED"])
 
 
-def clear_lock_script(root: str = "") -> str:
+def read_lock_script(root: str = "") -> str:
+    """Prints `HELD <holder>` or `FREE`."""
     lk = f'"$R"{q(LOCK_PATH)}'
-    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"cleared: $(head -c 400 {lk})\"; rm -f -- {lk}; "
-                      "else echo 'not locked'; fi"])
+    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; "
+                      "else echo FREE; fi"])
+
+
+def clear_lock_script(holder: str, root: str = "", *, wait: float = 60) -> str:
+    """Remove the lock only if it still holds exactly `holder` (as read before): a lock retaken meanwhile by a
+    new run is that run's. First waits for scripts the dead run left running on the host. Prints CLEARED, FREE,
+    BUSY or `HELD <the new holder>`."""
+    lk = f'"$R"{q(LOCK_PATH)}'
+    return sh_script([f"R={q(root)}", *busy_lines(wait=wait), f"if [ ! -f {lk} ]; then echo FREE; "
+                      f"elif [ \"$(head -c 400 {lk} | tr -d '\\n')\" = {q(holder)} ]; then rm -f -- {lk}; "
+                      f"echo CLEARED; else echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; fi"])
 
 
 def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],
                      remove_units: Sequence[str] = ()) -> str:
-    lines = []
+    lines = ["R=''", *busy_lines()]
     for u in stop:
         lines.append(f"systemctl disable --now -- {q(u)} || systemctl stop -- {q(u)} || true")
     for path in remove_units:

@@ -1,0 +1,77 @@
+"""Who holds a host lock and whether that run still lives; restarts an interrupted run left pending; the
+probe records both. Pure code and real local processes, no hosts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from provisioner.apply.locks import Liveness, controller_id, liveness, new_holder, parse_holder, refusal
+from provisioner.model import Action, DesiredHost, DesiredService, ObservedHost, ObservedService
+from provisioner.plan import plan_host
+from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
+
+
+def test_a_holder_line_round_trips() -> None:
+    h = parse_holder(new_holder())
+    assert h.controller == socket.gethostname() and h.pid == os.getpid() and h.ctl == controller_id()
+    assert h.run and len(h.run) == 12 and h.since is not None and abs(h.since - time.time()) < 5
+    assert f"pid {os.getpid()} on {socket.gethostname()}" in h.describe()
+
+
+def test_this_process_is_a_live_holder() -> None:
+    assert liveness(parse_holder(new_holder())) is Liveness.LIVE
+
+
+def test_a_finished_process_is_a_dead_holder() -> None:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    raw = new_holder().replace(f"pid={os.getpid()}", f"pid={p.pid}")
+    assert liveness(parse_holder(raw)) is Liveness.DEAD
+    assert "no longer alive" in refusal(raw) and "provision unlock" in refusal(raw)
+
+
+def test_a_pid_reused_by_a_younger_process_is_not_the_holder() -> None:
+    # the lock says it was taken long before this process started: this process cannot be its holder
+    raw = new_holder().replace(f"at={int(time.time())}", f"at={int(time.time()) - 86400 * 400}")
+    assert liveness(parse_holder(raw)) is Liveness.DEAD
+
+
+@pytest.mark.parametrize("raw", [
+    "other-controller pid=1 run=abc at=1",  # another machine: its pids mean nothing here
+    f"{socket.gethostname()} pid=1 run=abc at=1 ctl=000000000000",  # same hostname, another container
+    f"{socket.gethostname()} pid=1 run=abc at=1",  # written without a controller id
+    "garbage",
+    "",
+])
+def test_a_holder_this_controller_cannot_check_is_never_called_dead(raw: str) -> None:
+    assert liveness(parse_holder(raw)) is Liveness.UNKNOWN
+    assert "--force" in refusal(raw)
+
+
+def _host(active: str = "active") -> tuple[DesiredHost, ObservedHost]:
+    svc = DesiredService("h", "main", "gw-main.service", "systemd", "oc", 18789, ())
+    desired = DesiredHost("h", "oc", "/home/oc", (), (), (svc,))
+    observed = ObservedHost("h", services={"gw-main.service": ObservedService(
+        "gw-main.service", "loaded", active, "enabled")})
+    return desired, observed
+
+
+def test_a_restart_left_pending_by_an_interrupted_run_is_planned() -> None:
+    desired, observed = _host()
+    assert plan_host(desired, observed).changes == ()
+    observed = ObservedHost(observed.name, services=observed.services, pending_restart=("gw-main.service",))
+    (c,) = plan_host(desired, observed).changes
+    assert c.action is Action.RESTART and "cut off before restarting" in c.reason
+
+
+def test_the_probe_reports_pending_restarts_and_the_lock() -> None:
+    req = ProbeRequest(units=("gw-main.service",))
+    assert "/var/lib/openclaw-provisioner/pending/*.service" in probe_script(req)
+    out = "M gw-main.service\nR gw-main.service\nL ctl pid=1 run=x at=2\nEND\n"
+    obs = parse_probe("h", req, out)
+    assert obs.pending_restart == ("gw-main.service",) and obs.lock_holder == "ctl pid=1 run=x at=2"

@@ -12,6 +12,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT; apply prints where every host stands first
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
     p.add_argument("inventory")
+    p.add_argument("--force", action="store_true",
+                   help="also clear a lock whose run is alive or cannot be checked from this controller")
     _common(p)
 
     p = sub.add_parser("demo", help="validate, plan, apply and re-plan an example inventory into a local directory")
@@ -83,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return rc
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
 

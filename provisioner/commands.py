@@ -9,7 +9,7 @@ import threading
 from importlib import resources
 from typing import Any
 
-from provisioner.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, emit_json, no_color
+from provisioner.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, emit_json, no_color
 from provisioner.inventory.model import Host, Inventory
 from provisioner.inventory.select import LimitError, select
 from provisioner.model import DesiredHost, Diagnostic, Plan, Severity
@@ -306,6 +306,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         emit_json({"plan": plan_json(plan), **results_json(results, revision)})
     else:
         sys.stdout.write(render_results(results, out, revision))
+    if results.interrupted:
+        _log("interrupted: the report above says where every host stands")
+        return EXIT_INTERRUPTED
     return EXIT_OK if results.ok and proof_ok else EXIT_ERROR
 
 
@@ -397,14 +400,29 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any,
         return h.ssh.become and h.ssh.user != "root"
 
     def each(batch: list[str], fn: Any) -> dict[str, HostResult]:
+        from provisioner.remote.transport import TransportError
+
         raw = fleet.each([hosts[n] for n in batch], fn)
-        return {n: r if isinstance(r, HostResult) else HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
-                for n, r in raw.items()}
+        out = {}
+        for n, r in raw.items():
+            if isinstance(r, TransportError):
+                # the host may have taken some files (each one whole, old or new) and not restarted yet: the
+                # next plan shows which, and restarts what was left pending
+                r = HostResult(n, HostStatus.FAILED, f"connection lost during apply: {r.detail}; the host may be on "
+                               "its previous or its new files, each file whole; run plan to see")
+            elif not isinstance(r, HostResult):
+                r = HostResult(n, HostStatus.FAILED, f"{type(r).__name__}: {r}")
+            out[n] = r
+        return out
+
+    stop = threading.Event()
 
     def run_batch(batch: list[str]) -> dict[str, HostResult]:
         progress("batch", ", ".join(batch))
 
         def one(h: Host) -> HostResult:
+            if stop.is_set():
+                return HostResult(h.name, HostStatus.NOT_REACHED, "interrupted before this host was started")
             r = apply_host(fleet.transport(h), prep.desired[h.name], by_host[h.name], become=become(h),
                            progress=progress, health_gate=playbook.health_gate,
                            health_timeout=playbook.health_timeout, release_artifact=release_artifact)
@@ -418,9 +436,25 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any,
         return each(names, lambda h: roll_back_host(fleet.transport(h), prep.desired[h.name], done[h.name],
                                                     become=become(h), progress=progress))
 
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            progress.close()
+            os.write(2, b"\nsecond interrupt: stopping now. Hosts in flight keep each file whole (old or new) and "
+                        b"their lock; the next apply takes the stale lock over and restarts what was left pending\n")
+            os._exit(130)
+        stop.set()
+        progress("controller", "interrupted: finishing the hosts in flight, starting no others "
+                               "(interrupt again to stop at once)")
+
+    import signal
+
+    previous = signal.signal(signal.SIGINT, on_interrupt) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
-        result = roll_out(changing, playbook, run_batch, roll_back)
+        result = roll_out(changing, playbook, run_batch, roll_back, interrupted=stop.is_set)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         progress.close()
     for h in prep.hosts:
         if h.name not in result.results:
@@ -497,23 +531,56 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    """Clear host locks left by a run that died; shows who held each one."""
+    """Clear host locks left by a run that died; a lock whose run is alive (or cannot be checked from this
+    controller) stays unless --force. Shows who held each one."""
     from provisioner.apply.fleet import Fleet
+    from provisioner.apply.locks import Liveness, liveness, parse_holder
     from provisioner.remote.connect import run_script, transport_root
-    from provisioner.remote.writes import clear_lock_script
+    from provisioner.remote.writes import clear_lock_script, read_lock_script
 
     args.placeholder_secrets = True
     prep = _prepare(args, args.inventory)
     if prep is None:
         return EXIT_ERROR
+    force = getattr(args, "force", False)
 
-    def one(h: Host) -> str:
+    def one(h: Host) -> tuple[bool, str]:
         t = fleet.transport(h)
-        res = run_script(t, clear_lock_script(transport_root(t)), become=h.ssh.become and h.ssh.user != "root")
-        return res.text().strip() if res.ok else f"failed: {res.err_text()}"
+        root, become = transport_root(t), h.ssh.become and h.ssh.user != "root"
+        res = run_script(t, read_lock_script(root), become=become)
+        line = res.text().strip()
+        if not res.ok or not line.startswith(("HELD", "FREE")):
+            return False, f"cannot read the lock: {res.err_text()[:300]}"
+        if line == "FREE":
+            return True, "not locked"
+        raw = line.removeprefix("HELD ").strip()
+        holder = parse_holder(raw)
+        state = liveness(holder)
+        if state is Liveness.LIVE and not force:
+            return False, f"held by a run that is still alive ({holder.describe()}); not cleared"
+        if state is Liveness.UNKNOWN and not force:
+            return False, (f"held by {holder.describe()}, which this controller cannot check; not cleared "
+                           "(--force clears it)")
+        res = run_script(t, clear_lock_script(raw, root), become=become, timeout=90)
+        out = res.text().strip()
+        if out == "BUSY":
+            return False, "not cleared: a script of that run is still running on the host after 60 s"
+        if out == "CLEARED":
+            what = {Liveness.DEAD: "its run is dead", Liveness.LIVE: "forced; its run is still alive",
+                    Liveness.UNKNOWN: "forced"}[state]
+            return True, f"cleared the lock of {holder.describe()} ({what})"
+        if out == "FREE":
+            return True, "not locked (released meanwhile)"
+        return False, f"not cleared: the lock changed hands meanwhile ({out.removeprefix('HELD ')})"
 
     with Fleet(prep.inv) as fleet:
         raw = fleet.each(prep.hosts, one)
+    ok = True
     for name, r in raw.items():
-        _log(f"{name}: {r}")
-    return EXIT_OK if not any(isinstance(r, BaseException) for r in raw.values()) else EXIT_ERROR
+        if isinstance(r, BaseException):
+            ok = False
+            _log(f"{name}: {getattr(r, 'detail', None) or r}")
+        else:
+            ok = ok and r[0]
+            _log(f"{name}: {r[1]}")
+    return EXIT_OK if ok else EXIT_ERROR

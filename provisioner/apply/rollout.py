@@ -54,6 +54,7 @@ class RolloutResult:
     results: dict[str, HostResult] = field(default_factory=dict)
     stopped_after_batch: int | None = None
     batches: list[list[str]] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -63,13 +64,21 @@ class RolloutResult:
 def roll_out(hosts: Sequence[str], playbook: Playbook,
              run_batch: Callable[[list[str]], dict[str, HostResult]],
              roll_back: Callable[[list[str]], dict[str, HostResult]] | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> RolloutResult:
+             sleep: Callable[[float], None] = time.sleep,
+             interrupted: Callable[[], bool] = lambda: False) -> RolloutResult:
     out = RolloutResult()
     plan = batches(hosts, playbook.serial)
     out.batches = plan
     for n, batch in enumerate(plan, 1):
         if n > 1 and playbook.pause:
             sleep(playbook.pause)
+        if interrupted():
+            out.interrupted = True
+            out.stopped_after_batch = n - 1
+            for rest in plan[n - 1:]:
+                for h in rest:
+                    out.results[h] = HostResult(h, HostStatus.NOT_REACHED, "interrupted before its batch")
+            break
         results = run_batch(batch)
         out.results.update(results)
         failed = sum(1 for r in results.values() if not r.ok)
@@ -82,4 +91,5 @@ def roll_out(hosts: Sequence[str], playbook: Playbook,
                 for h in rest:
                     out.results[h] = HostResult(h, HostStatus.NOT_REACHED, f"rollout stopped after batch {n}")
             break
+    out.interrupted = out.interrupted or interrupted()
     return out

@@ -41,6 +41,7 @@ def results_json(r: RolloutResult, revision: str) -> dict[str, Any]:
         "revision": revision,
         "batches": r.batches,
         "stopped_after_batch": r.stopped_after_batch,
+        "interrupted": r.interrupted,
         "hosts": [
             {
                 "host": h.host,
@@ -70,6 +71,8 @@ def render_results(r: RolloutResult, s: Style, revision: str) -> str:
                 detail += f"; restarted {', '.join(h.restarted)}"
             if h.transferred:
                 detail += f"; pushed {h.transferred / 1e6:.0f} MB"
+            if h.message:
+                detail += f"; {h.message}"
         status = colour(f"{h.status.value:<11}")
         lines.append(f"  {MARK[h.status]} {h.host:<20} {status} revision: {revision_of(h, revision):<36} {detail}")
         for inst, state in sorted(h.health.items()):
@@ -79,6 +82,8 @@ def render_results(r: RolloutResult, s: Style, revision: str) -> str:
         counts[h.status.value] = counts.get(h.status.value, 0) + 1
     tail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     head = "Apply complete" if r.ok else "Apply FAILED"
+    if r.interrupted:
+        head = "Apply INTERRUPTED"
     if r.stopped_after_batch:
         head += f" (rollout stopped after batch {r.stopped_after_batch})"
     lines.append(f"{head}: {tail}.")

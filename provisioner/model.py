@@ -213,6 +213,7 @@ class HostPlan:
     host: str
     changes: tuple[Change, ...]
     error: str | None = None  # the host could not be probed
+    locked_by: str | None = None  # the lock line of a run holding the host when it was probed
 
     @property
     def has_changes(self) -> bool:

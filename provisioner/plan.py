@@ -152,7 +152,7 @@ def plan_host(desired: DesiredHost, observed: ObservedHost, *, manage_services: 
         changed_paths = {c.target for c in file_changes if c.action is not Action.NOOP}
         changes += _plan_services(h, desired.services, observed, changed_paths)
         changes += _plan_removed(h, desired, observed)
-    return HostPlan(h, tuple(changes))
+    return HostPlan(h, tuple(changes), locked_by=observed.lock_holder)
 
 
 def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> list[Change]:

@@ -35,6 +35,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             {
                 "host": h.host,
                 "error": h.error,
+                "locked_by": h.locked_by,
                 "changes": [change_json(c) for c in h.changes if c.action is not Action.NOOP],
                 "unchanged": [c.target for c in h.changes if c.action is Action.NOOP],
             }
@@ -75,7 +76,7 @@ def loads(text: str) -> Plan:
                        c.get("diff", ""), c["kind"])
                 for c in h["changes"]
             ]
-            hosts.append(HostPlan(h["host"], tuple(changes), h.get("error")))
+            hosts.append(HostPlan(h["host"], tuple(changes), h.get("error"), h.get("locked_by")))
         return Plan(data["inventory"]["path"], data["inventory"]["sha256"], tuple(hosts), data.get("created_at", ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"malformed plan file: {exc}") from exc

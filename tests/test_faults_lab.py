@@ -307,6 +307,8 @@ def test_two_applies_at_once_the_second_refuses_and_unlock_spares_a_live_run(fle
     second = fleet.provision("apply", fleet.inventory("second"), "--yes")
     assert second.returncode == 1, second.stdout + second.stderr
     assert "locked by another run that is still going" in second.stdout, second.stdout
+    plan = fleet.provision("plan", inv)
+    assert "! host is locked by another run that is still going" in plan.stdout, plan.stdout
     un = fleet.provision("unlock", inv)
     assert un.returncode == 1 and "still alive" in un.stderr and locked(host), un.stdout + un.stderr
     rc, out = first.finish()

@@ -83,3 +83,20 @@ def test_a_script_cut_short_anywhere_runs_nothing(tmp_path: Path, wrapped: bool)
     else:
         # the reason for the brace group: the same script, unwrapped, acts on its first half
         assert changed, "expected an unwrapped cut script to run part of itself"
+
+
+def test_a_write_whose_controller_is_gone_still_finishes_whole(tmp_path: Path) -> None:
+    # sshd closes a session's stdout when the controller dies; the script must neither die at its next echo
+    # (SIGPIPE, skipping its EXIT trap and leaving temp files) nor stop between two renames
+    root = _host(tmp_path)
+    script = whole(write_script(WriteBatch(_files(), (), run_id="t3"), str(root), chown=False))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read what the script prints
+    try:
+        res = subprocess.run(["/bin/sh", "-s"], input=script.encode(), stdout=write_end, stderr=subprocess.DEVNULL,
+                             timeout=30, check=False)
+    finally:
+        os.close(write_end)
+    assert res.returncode != -13, "killed by SIGPIPE"
+    assert _state(root) == NEW
+    assert _temps(root) == []

@@ -42,8 +42,14 @@ def render_plan(plan: Plan, s: Style, *, show_diffs: bool = True) -> str:
         todo = [c for c in h.changes if c.action is not Action.NOOP]
         if not todo:
             lines.append(s.bold(f"host {h.host}: ") + s.dim("no changes"))
+        else:
+            lines.append(s.bold(f"host {h.host}: {len(todo)} change{'s' * (len(todo) != 1)}"))
+        if h.locked_by:
+            from provisioner.apply.locks import refusal
+
+            lines.append("  " + s.yellow("! " + refusal(h.locked_by)))
+        if not todo:
             continue
-        lines.append(s.bold(f"host {h.host}: {len(todo)} change{'s' * (len(todo) != 1)}"))
         for c in todo:
             who = f"[{c.instance}] " if c.instance else ""
             sym = SYMBOL.get(c.action, "?")

@@ -21,10 +21,14 @@ BUSY_PATH = f"{STATE_DIR}/busy"
 
 def busy_lines(*, wait: float | None = None) -> list[str]:
     """Hold an flock on the busy file for as long as this script runs. A script keeps running on the host
-    after its controller is killed; a run taking over a dead run's lock first waits for it to end."""
+    after its controller is killed; a run taking over a dead run's lock first waits for it to end.
+
+    SIGPIPE is ignored: once the controller is gone sshd has closed the script's stdout, and the first echo
+    would otherwise kill the shell outright, between two steps and without running its EXIT trap (seen: temp
+    files left behind by a run killed between its writes and its renames)."""
     d, b = f'"$R"{q(STATE_DIR)}', f'"$R"{q(BUSY_PATH)}'
     grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo BUSY; exit 0; }}"
-    return [f"mkdir -p {d}", f"exec 8>>{b}", f"if command -v flock >/dev/null; then {grab}; fi"]
+    return ["trap '' PIPE", f"mkdir -p {d}", f"exec 8>>{b}", f"if command -v flock >/dev/null; then {grab}; fi"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
                      f"&& rm -f -- {b}.absent; else rm -f -- {b}; : > {b}.absent; fi")
     # only from here on may a failure leave some files new: the executor restores from the backups (made just
     # above, by this run) only after this line; before it the backups may be an earlier run's
-    lines.append("echo RENAMING")
+    lines.append("echo RENAMING || :")  # with its controller gone the script still finishes the renames
     for i, f in enumerate(batch.files):
         lines.append(f'mv -f -- "$t{i}" "$R"{q(f.path)}')
     parents = sorted({posixpath.dirname(f.path) for f in batch.files})

@@ -91,7 +91,8 @@ def check_openclaw_configs(inv: Inventory, *, schema: dict[str, Any] | None = No
     version = version or inv.openclaw.version
     ctx = Ctx(inv)
     if schema is None and not has_schema(version):
-        span = ctx.at(("openclaw", "version"), key=False) if inv.openclaw.version_explicit else None
+        # the version the inventory names, else (the tool's default) the openclaw: section or the top of the file
+        span = ctx.at(("openclaw", "version"), key=False)
         return [Diagnostic(Severity.WARNING, f"no OpenClaw config schema is shipped for version {version}: rendered "
                            "configs are checked against the hosts' own `openclaw config schema` at plan time",
                            span, "openclaw-version")]

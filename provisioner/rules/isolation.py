@@ -72,7 +72,8 @@ class Ctx:
 
     def field(self, inst: Instance, *field: str) -> SourceSpan | None:
         src = inst.source_of(*field)
-        if not src:  # the tool's own default: point at the instance
+        if not src or src[0] not in ("defaults", "groups", "hosts"):
+            # the tool's own default (build.DEFAULT_INSTANCE, layered at the top): point at the instance
             src = inst.doc_path
         # the key names what is wrong ("port:", "canvasHost:"); its line and column are what editors jump to
         return self.at(src, key=True)
@@ -227,10 +228,19 @@ def rule_profiles(c: Ctx) -> Iterator[Diagnostic]:
                               c.field(b, "unit"), first)
 
 
+# config sections the tool writes keys into (gateway.mode/port/bind, agents.defaults.workspace)
+OWNED_SECTIONS = (("gateway",), ("agents",), ("agents", "defaults"))
+
+
 def rule_owned_config(c: Ctx) -> Iterator[Diagnostic]:
     """Keys the tool sets itself must not be contradicted from inside `config`."""
     for h in c.inv.hosts:
         for i in h.instances:
+            for at in OWNED_SECTIONS:
+                node = _get(i.config, *at[:-1])
+                if isinstance(node, dict) and at[-1] in node and not isinstance(node[at[-1]], dict):
+                    yield c.error("config-conflict", f"{i.address}: config {'.'.join(at)} must be a mapping: the tool "
+                                  "writes its own keys into it", c.field(i, "config", *at))
             gw = _get(i.config, "gateway")
             owned = (("port", i.port, "port"), ("bind", i.bind, "bind"), ("mode", "local", None))
             for key, want, field in owned:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -45,8 +47,25 @@ def check_schema(data: Any, spans: SpanTable) -> list[Diagnostic]:
             seen.add((path, message))
             span = spans.key(path) if on_key else spans.value(path)
             diags.append(Diagnostic(Severity.ERROR, message, span, code="schema"))
+    reported = {path for path, _ in seen}
+    for path in _nans(data, ()):
+        if path not in reported:
+            # every bound holds for NaN (each comparison is false): say it here, or it passes port and timeout checks
+            diags.append(Diagnostic(Severity.ERROR, f"{dotted(path)}: .nan is not a number any setting accepts",
+                                    spans.value(path), code="schema"))
     diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
     return diags
+
+
+def _nans(node: Any, path: DocPath) -> Iterator[DocPath]:
+    if isinstance(node, float) and math.isnan(node):
+        yield path
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _nans(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _nans(v, (*path, i))
 
 
 def _at(data: Any, path: DocPath) -> Any:

@@ -46,8 +46,8 @@ def inventory(revision: str, *, ready_after: float = 0.3, extra_env: dict[str, s
         "version": 1,
         "openclaw": {"version": "2026.9.6", "command": [STANDIN_PATH]},
         "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
-                     "instance": {"health": {"timeout": 10}},
-                     "ssh": {"connect_timeout": 5, "command_timeout": 8}},
+                     "instance": {"health": {"timeout": 8}},
+                     "ssh": {"connect_timeout": 5, "command_timeout": 6}},
         "hosts": {"h1": {"instances": inst}},
     }
     return doc
@@ -158,6 +158,13 @@ class Running:
         return self.proc.returncode, out + err
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tally() -> Iterator[None]:
+    yield
+    # the figures of the closing note; shown with `pytest -s`
+    print(f"\nfaults: {TALLY['faults']} injected, {TALLY['files checked']} managed files checked whole")
+
+
 def wait_for(cond: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
     end = time.monotonic() + timeout
     while not cond():
@@ -207,7 +214,7 @@ def _round(fleet: Fleet, revision: str, fault: Callable[[Running], None], heal: 
 def test_sshd_killed_mid_apply_leaves_whole_files_and_the_rerun_converges(fleet: Fleet) -> None:
     host = fleet.hosts["gw1"]
     outcomes = []
-    for n, delay in enumerate((0.0, 0.15, 0.6)):
+    for n, delay in enumerate((0.0, 0.6)):
         def fault(run: Running, delay: float = delay) -> None:
             wait_for(lambda: locked(host), what="the apply to take the lock")
             time.sleep(delay)

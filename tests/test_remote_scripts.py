@@ -6,14 +6,16 @@ runs nothing; a complete write replaces every file atomically and leaves no temp
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from provisioner.model import DesiredFile, FileKind
+from provisioner.model import DesiredDir, DesiredFile, FileKind
 from provisioner.remote.connect import whole
+from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.writes import TMP_SUFFIX, WriteBatch, write_script
 
 OLD = {"/etc/ocp/a.json": b'{"old": 1}\n', "/etc/ocp/env": b"TOKEN=old\n"}
@@ -100,3 +102,26 @@ def test_a_write_whose_controller_is_gone_still_finishes_whole(tmp_path: Path) -
     assert res.returncode != -13, "killed by SIGPIPE"
     assert _state(root) == NEW
     assert _temps(root) == []
+
+
+def test_missing_parents_of_a_directory_are_0755_and_the_directory_gets_its_own_mode(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    root.mkdir()
+    d = DesiredDir("h", "main", "/srv/gw/main", 0o700, "root", "root")
+    f = DesiredFile("h", "main", "/srv/gw/main/cfg/openclaw.json", b"{}\n", 0o600, "root", "root", FileKind.CONFIG)
+    res = _sh(whole(write_script(WriteBatch([f], [d], run_id="t4"), str(root), chown=False)))
+    assert res.returncode == 0, res.stderr
+    modes = {p: oct(os.stat(root / p).st_mode & 0o777) for p in ("srv", "srv/gw", "srv/gw/main", "srv/gw/main/cfg")}
+    assert modes == {"srv": "0o755", "srv/gw": "0o755", "srv/gw/main": "0o700", "srv/gw/main/cfg": "0o755"}
+    assert oct(os.stat(root / "srv/gw/main/cfg/openclaw.json").st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("name", ["back\\slash \\n x", "plain name", "two\\\\slashes", "tab\there"])
+def test_the_probe_finds_files_whatever_their_names(tmp_path: Path, name: str) -> None:
+    root = tmp_path / "host"
+    (root / "srv").mkdir(parents=True)
+    (root / "srv" / name).write_bytes(b"content\n")
+    req = ProbeRequest(files=(f"/srv/{name}",), systemd=False)
+    res = _sh(whole(probe_script(req, str(root))))
+    seen = parse_probe("h", req, res.stdout.decode(), str(root)).files[f"/srv/{name}"]
+    assert seen.exists and seen.sha256 == hashlib.sha256(b"content\n").hexdigest()

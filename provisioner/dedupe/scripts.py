@@ -7,14 +7,15 @@ from provisioner.remote.command import q, sh_script
 
 def facts_script(d: str, user: str) -> str:
     """Is it a directory, what is mounted there, free space, and can the service user write to it."""
-    probe = f"{d}/.ocp-verify-write-$$"
     return sh_script([
         f"d={q(d)}",
         'if [ -d "$d" ]; then echo "DIR 1"; else echo "DIR 0"; exit 0; fi',
         'echo "MNT $(findmnt -n -o TARGET,FSTYPE,SOURCE --target "$d" 2>/dev/null | head -n1)"',
         'echo "FREE $(df -Pk "$d" | awk \'NR==2{print $4}\')"',
         f"if id -u {q(user)} >/dev/null 2>&1; then",
-        f"  if runuser -u {q(user)} -- sh -c 'echo ok > \"$1\" && rm -f -- \"$1\"' - \"{probe}\" 2>/dev/null; "
+        # the path stays one word from "$d": never pasted into the script's text
+        f"  if runuser -u {q(user)} -- sh -c 'echo ok > \"$1\" && rm -f -- \"$1\"' - \"$d/.ocp-verify-write-$$\" "
+        "2>/dev/null; "
         'then echo "WRITE 1"; else echo "WRITE 0"; fi',
         'else echo "WRITE nouser"; fi',
     ]).replace("set -eu\n", "set -u\n", 1)

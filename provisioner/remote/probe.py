@@ -7,6 +7,7 @@ path ever needs escaping on the way back.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -107,9 +108,13 @@ class ProbeParseError(Exception):
     pass
 
 
+_SHA_ESCAPES = re.compile(r"\\(.)", re.S)
+
+
 def _unescape_sha_name(name: str) -> str:
-    # sha256sum escapes a name holding a backslash or newline and marks the line with a leading backslash
-    return name.replace("\\n", "\n").replace("\\\\", "\\")
+    # sha256sum escapes a name holding a backslash or newline (\\ and \n; coreutils 9 also \r) and marks the line
+    # with a leading backslash; decoded left to right, so that a backslash followed by "n" stays itself
+    return _SHA_ESCAPES.sub(lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), name)
 
 
 def _files_and_dirs(req: ProbeRequest, root: str, stat_lines: list[str], sha_lines: list[str],

@@ -70,7 +70,10 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     lines = [
         f"R={q(root)}",
         *busy_lines(),
-        "umask 077",
+        # directories (and their missing parents) get 0755 unless chmod says otherwise; only file contents are
+        # written under umask 077 (a parent made under 077 was root-only, and the gateway could not reach
+        # its state dir beneath it)
+        "umask 022",
         # temps are removed on every exit: after phase 2 they are already renamed away
         "cleanup() { rm -f -- " + " ".join(temps) + "; }" if temps else "cleanup() { :; }",
         "trap 'cleanup' EXIT",
@@ -94,7 +97,9 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
         p = f'"$R"{q(f.path)}'
         lines.append(f"[ -d \"$(dirname {p})\" ] || install -d -m 0755 \"$(dirname {p})\"")
         lines.append(f"t{i}={temps[i]}")
+        lines.append("umask 077")
         lines.append(f"base64 -d > \"$t{i}\" {_heredoc(f.content)}")
+        lines.append("umask 022")
         lines.append(f"chmod {f.mode:04o} \"$t{i}\"")
         if chown:
             lines.append(f"chown {q(f.owner)}:{q(f.group)} \"$t{i}\"")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
@@ -319,6 +320,49 @@ def rule_dedupe(c: Ctx) -> Iterator[Diagnostic]:
                               "directory", span, first[2])
 
 
+# characters systemd does not take literally in the unit settings these paths land in: EnvironmentFile= is a
+# glob, `\` escapes (or, at the end, continues the line), and leading or trailing blanks are stripped
+_UNIT_GLOB = frozenset("*?[]\\")
+_EXEC_SAFE = re.compile(r"^[A-Za-z0-9_./@+:-]([A-Za-z0-9_./@+: -]*[A-Za-z0-9_./@+:-])?$")  # inner spaces: quoted
+
+
+def _unit_trouble(path: str) -> str | None:
+    bad = sorted({ch for ch in path if ch in _UNIT_GLOB})
+    if bad:
+        return "contains " + " ".join(repr(ch) for ch in bad)
+    if path != path.strip():
+        return "starts or ends with a blank"
+    return None
+
+
+def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
+    """Values the systemd unit carries where systemd would not read them literally: refused, never mangled."""
+    for h in c.inv.hosts:
+        for i in h.instances:
+            if i.service.manager == "none":
+                continue
+            checks = [("state_dir", "state_dir", "WorkingDirectory=")]
+            src = i.source_of("env_file")
+            if src and src[0] in ("defaults", "groups", "hosts"):  # a default env file is in the state dir
+                checks.append(("env_file", "env_file", "EnvironmentFile="))
+            for attr, key, setting in checks:
+                trouble = _unit_trouble(getattr(i, attr))
+                if trouble:
+                    yield c.error("unit-path", f"{i.address} {key} {getattr(i, attr)!r} {trouble}: systemd reads it in "
+                                  f"{setting}, where that is not taken literally (a glob, an escape, or stripped); "
+                                  "choose a path without it", c.field(i, key))
+    oc = c.inv.openclaw
+    exe = oc.run_command[0] if oc.run_command else ""
+    if exe and not _EXEC_SAFE.match(exe) and any(i.service.manager != "none" for h in c.inv.hosts
+                                                 for i in h.instances):
+        what, where = (("openclaw.install.prefix", ("openclaw", "install", "prefix")) if oc.install is not None
+                       else ("openclaw.command[0]", ("openclaw", "command", 0)))
+        yield c.error("unit-command", f"{what} makes {exe!r} the executable systemd starts: it may only hold "
+                      "letters, digits, inner spaces and _ . / @ + : - (systemd refuses quotes and backslashes there, and would "
+                      "not expand $, % or ~); put the program at a plain path",
+                      c.at(where, key=False) or c.at(("openclaw",)))
+
+
 def rule_addresses(c: Ctx) -> Iterator[Diagnostic]:
     seen: dict[tuple[str, int], Host] = {}
     for h in c.inv.hosts:
@@ -346,6 +390,7 @@ RULES: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     rule_groups,
     rule_dedupe,
     rule_addresses,
+    rule_unit_syntax,
 )
 
 

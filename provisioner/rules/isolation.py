@@ -335,22 +335,32 @@ def _unit_trouble(path: str) -> str | None:
     return None
 
 
+def _origin(c: Ctx, h: Host, i: Instance, key: str) -> SourceSpan | None:
+    """Where a path came from: its own setting, or else the service home a default one is derived from."""
+    if (key,) in i.provenance:
+        return c.field(i, key)
+    for path in ((*h.doc_path, "service", "home"), ("defaults", "service", "home")):
+        span = c.at(path, key=False)
+        if span is not None:
+            return span
+    return c.field(i, key)
+
+
 def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
     """Values the systemd unit carries where systemd would not read them literally: refused, never mangled."""
     for h in c.inv.hosts:
         for i in h.instances:
             if i.service.manager == "none":
                 continue
-            checks = [("state_dir", "state_dir", "WorkingDirectory=")]
-            src = i.source_of("env_file")
-            if src and src[0] in ("defaults", "groups", "hosts"):  # a default env file is in the state dir
-                checks.append(("env_file", "env_file", "EnvironmentFile="))
-            for attr, key, setting in checks:
-                trouble = _unit_trouble(getattr(i, attr))
+            checks = [("state_dir", "WorkingDirectory=")]
+            if ("env_file",) in i.provenance:  # a default env file is in the state dir: checked with it
+                checks.append(("env_file", "EnvironmentFile="))
+            for key, setting in checks:
+                trouble = _unit_trouble(getattr(i, key))
                 if trouble:
-                    yield c.error("unit-path", f"{i.address} {key} {getattr(i, attr)!r} {trouble}: systemd reads it in "
+                    yield c.error("unit-path", f"{i.address} {key} {getattr(i, key)!r} {trouble}: systemd reads it in "
                                   f"{setting}, where that is not taken literally (a glob, an escape, or stripped); "
-                                  "choose a path without it", c.field(i, key))
+                                  "choose a path without it", _origin(c, h, i, key))
     oc = c.inv.openclaw
     exe = oc.run_command[0] if oc.run_command else ""
     if exe and not _EXEC_SAFE.match(exe) and any(i.service.manager != "none" for h in c.inv.hosts
@@ -358,8 +368,8 @@ def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
         what, where = (("openclaw.install.prefix", ("openclaw", "install", "prefix")) if oc.install is not None
                        else ("openclaw.command[0]", ("openclaw", "command", 0)))
         yield c.error("unit-command", f"{what} makes {exe!r} the executable systemd starts: it may only hold "
-                      "letters, digits, inner spaces and _ . / @ + : - (systemd refuses quotes and backslashes there, and would "
-                      "not expand $, % or ~); put the program at a plain path",
+                      "letters, digits, inner spaces and _ . / @ + : - (systemd refuses quotes and backslashes there, "
+                      "and would not expand $, % or ~); put the program at a plain path",
                       c.at(where, key=False) or c.at(("openclaw",)))
 
 

@@ -203,7 +203,8 @@ def test_fresh_systemd_host_is_its_own(lab: Lab, fresh_systemd_host: LabHost,
 
 # ---- cleanup: a second, independent lab (own prefix and state dir) driven like a user would -------------
 
-SECOND = {"OCP_LAB_PREFIX": "ocpt-", "OCP_LAB_SUBNET": "10.79.0", "OCP_LAB_DIR": "/run/ocpt-lab"}
+_N = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")  # one second lab per xdist worker
+SECOND = {"OCP_LAB_PREFIX": f"ocpt{_N}-", "OCP_LAB_SUBNET": f"10.79.{_N or 0}", "OCP_LAB_DIR": f"/run/ocpt{_N}-lab"}
 
 
 @pytest.fixture()

@@ -7,6 +7,7 @@ OpenClaw, so that each test takes seconds; the real gateway is proven in the end
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,21 @@ def test_an_instance_removed_from_the_inventory_is_stopped_and_disabled_its_stat
     assert gw.exists("/home/openclaw/.openclaw-rescue/openclaw.json")  # state is never deleted
     assert invocation(gw, "openclaw-gateway-main.service") == main_id
     assert provision("plan", inv, "--detailed-exitcode").returncode == 0
+
+
+def test_a_gateway_that_keeps_exiting_fails_the_gate_long_before_its_timeout(
+        gw: LabHost, provision: Provision, inventory_writer: Callable[..., Path]) -> None:
+    doc = inventory()
+    inv = str(inventory_writer(doc, {"gw": gw}, name="inv.yaml"))
+    assert provision("apply", inv, "--yes").returncode == 0
+    main = doc["hosts"]["gw"]["instances"]["main"]
+    main["env"] = {"STANDIN_EXIT": "3"}
+    main["health"] = {"timeout": 120}
+    inv = str(inventory_writer(doc, {"gw": gw}, name="inv.yaml"))
+    began = time.monotonic()
+    r = provision("apply", inv, "--yes")
+    took = time.monotonic() - began
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "main will not start: the unit keeps exiting" in r.stdout and "journalctl -u" in r.stdout, r.stdout
+    assert took < 60, f"waited {took:.0f} s for a unit that kept exiting"
+    assert readyz(gw, 18789) == "200"  # put back on its previous files, and running again

@@ -14,6 +14,7 @@ from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder
 from provisioner.install.release import Artifact
 from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
+from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.probe import parse_probe, probe_script
 from provisioner.remote.release import (
@@ -207,7 +208,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     result.reloaded = unit_changed
     failure = None if res.ok else f"systemctl failed: {res.err_text()[:400]}"
     if failure is None and gate.enabled:
-        failure = _health_gate(t, desired, restart + start, result, say, gate)
+        failure = _health_gate(t, desired, restart + start, result, say, gate, become)
     if failure is None:
         result.settled = restart + start
         _finish_release(t, desired, todo, become, say)
@@ -307,8 +308,25 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
                       rolled_back=True)
 
 
+def _crash_looping(t: Transport, units: list[str], become: bool) -> tuple[str, str] | None:
+    """A unit that keeps exiting will not get ready however long the gate waits: say so at once."""
+    script = sh_script(["systemctl show -p Id,ActiveState,SubState,Result,NRestarts -- "
+                        + " ".join(q(u) for u in units) + " 2>/dev/null || true"])
+    try:
+        out = run_script(t, script, become=become, timeout=15).text()
+    except TransportError:
+        return None  # the poll itself reports a lost connection
+    for block in out.split("\n\n"):
+        f = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        restarts = int(f.get("NRestarts", "0") or 0) if f.get("NRestarts", "0").isdigit() else 0
+        if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
+            return f["Id"], (f"the unit keeps exiting ({f.get('ActiveState')}/{f.get('SubState')}, result "
+                             f"{f.get('Result')}, restarted {restarts} times)")
+    return None
+
+
 def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
-                 gate: GateOptions) -> str | None:
+                 gate: GateOptions, become: bool = False) -> str | None:
     """Each restarted instance must answer its health path with 200 within its timeout."""
     from dataclasses import replace
 
@@ -318,7 +336,16 @@ def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: H
     start = time.monotonic()
     pending = {s.unit: s for s in services}
     last: dict[str, str] = {}
+    next_look = start + 2.0
     while pending:
+        if time.monotonic() >= next_look and not transport_root(t):
+            next_look = time.monotonic() + 2.0
+            crashing = _crash_looping(t, list(pending), become)
+            if crashing:
+                unit, why = crashing
+                s = pending[unit]
+                result.health[s.instance] = f"not ready: {why}"
+                return f"{s.instance} will not start: {why} (see journalctl -u {unit} on {desired.name})"
         for unit, s in list(pending.items()):
             try:
                 r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))

@@ -145,6 +145,33 @@ def test_hashed_known_hosts_entry_is_honoured(targets: list[SshTarget], tmp_path
         assert tr.run(Command("true")).ok
 
 
+def test_known_hosts_edited_between_connects_is_read_again(targets: list[SshTarget], tmp_path: Path) -> None:
+    # the parsed file is reused across connects (a fleet reads one file per host), never after an edit
+    h1, h2 = targets
+    kh = tmp_path / "known_hosts"
+    kh.write_text(h1.known_hosts_line)
+    with h1.connect(kh) as tr:
+        assert tr.run(Command("true")).ok
+    kh.write_text(f"{known_hosts_name(h1.address, h1.port)} {h2.host_key}\n")  # same name, another key
+    with pytest.raises(HostKeyError, match="CHANGED"):
+        h1.connect(kh)
+    kh.write_text(h1.known_hosts_line)
+    with h1.connect(kh) as tr:
+        assert tr.run(Command("true")).ok
+
+
+def test_handshake_offers_only_strong_algorithms_and_prefers_aead(h1: SSHTransport) -> None:
+    t = h1._t
+    opts = t.get_security_options()
+    assert not [c for c in opts.ciphers if c.endswith("-cbc")]
+    assert not [m for m in opts.digests if "sha1" in m or "md5" in m]
+    assert "curve25519-sha256@libssh.org" in opts.kex[:2]  # after the post-quantum hybrid where paramiko has it
+    assert not [k for k in opts.kex if k.endswith("sha1")]
+    # OpenSSH 9.2 (the lab) has no mlkem768x25519 but curve25519, AES-GCM and ed25519 host keys
+    assert (t.local_cipher, t.remote_cipher, t.host_key_type) == (
+        "aes128-gcm@openssh.com", "aes128-gcm@openssh.com", "ssh-ed25519")
+
+
 def test_non_22_port_is_looked_up_as_bracketed_address_port(h1: SSHTransport, targets: list[SshTarget],
                                                             tmp_path: Path) -> None:
     t = targets[0]

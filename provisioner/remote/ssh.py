@@ -55,6 +55,15 @@ _SEND_POLL = 0.005
 _WAKE_POLL = 0.05
 _CMD_IN_MESSAGE = 160
 
+# What the handshake offers, most preferred first; only these, whatever paramiko's defaults add. Key exchange
+# keeps paramiko's order: the post-quantum hybrid mlkem768x25519 and curve25519 first (both done in C, ~0.1 ms),
+# the finite-field groups last (25-75 ms of pure-Python CPU per connection, only for servers without the others).
+# Ciphers: the AEAD AES-GCM modes first (one C call per packet; no separate MAC for paramiko to compute and
+# compare byte by byte in Python), then AES-CTR; CBC modes and 3DES are not offered. MACs (for CTR only):
+# encrypt-then-MAC first, SHA-2 only; hmac-sha1 and hmac-md5 are not offered.
+_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr")
+_MACS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512")
+
 # paramiko logs an ERROR for every refused direct-tcpip channel, which health checks cause on purpose; with
 # no logging configured Python's last-resort handler would print those on stderr. paramiko logs under our
 # name instead and the NullHandler keeps it quiet unless the application configures logging.
@@ -121,27 +130,60 @@ def _host_matches(name: str, patterns: str) -> bool:
     return matched
 
 
-def read_known_hosts(path: str, name: str) -> list[KnownKey]:
-    """The entries of known_hosts file `path` for `name` (see known_hosts_name); [] if the file is missing."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        return []
-    found = []
-    for lineno, raw in enumerate(lines, 1):
+@dataclass(frozen=True)
+class _KnownLine:
+    lineno: int
+    marker: str | None
+    patterns: str
+    plain: frozenset[str] | None  # the lower-cased names, when the line has only plain names (no *, ?, !, |1|)
+    keytype: str
+    blob: bytes
+
+
+# path -> (the file's bytes, its parsed lines): every connection of a run reads the same known_hosts, and
+# parsing it once per connection made a fleet's connects quadratic in its size. The file is still read on
+# every connect and a parse is reused only for identical bytes, so an edit is seen at once.
+_known_hosts_cache: dict[str, tuple[bytes, tuple[_KnownLine, ...]]] = {}
+_known_hosts_cache_lock = threading.Lock()
+
+
+def _parse_known_hosts(data: bytes) -> tuple[_KnownLine, ...]:
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    parsed = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
         fields = raw.split()
         if not fields or fields[0].startswith("#"):
             continue
         marker = fields.pop(0) if fields[0].startswith("@") else None
-        if len(fields) < 3 or not _host_matches(name, fields[0]):
+        if len(fields) < 3:
             continue
         try:
             blob = base64.b64decode(fields[2], validate=True)
         except ValueError:
             continue  # a damaged line is skipped, as OpenSSH does
-        found.append(KnownKey(path, lineno, marker, fields[1], blob))
-    return found
+        pats = fields[0]
+        plain = None if any(c in pats for c in "*?!") or "|1|" in pats else frozenset(pats.lower().split(","))
+        parsed.append(_KnownLine(lineno, marker, pats, plain, fields[1], blob))
+    return tuple(parsed)
+
+
+def read_known_hosts(path: str, name: str) -> list[KnownKey]:
+    """The entries of known_hosts file `path` for `name` (see known_hosts_name); [] if the file is missing."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    with _known_hosts_cache_lock:
+        cached = _known_hosts_cache.get(path)
+        if cached is not None and cached[0] == data:
+            lines = cached[1]
+        else:
+            lines = _parse_known_hosts(data)
+            _known_hosts_cache[path] = (data, lines)
+    lname = name.lower()
+    return [KnownKey(path, k.lineno, k.marker, k.keytype, k.blob) for k in lines
+            if (lname in k.plain if k.plain is not None else _host_matches(name, k.patterns))]
 
 
 def _key_types_to_prefer(known: list[KnownKey], supported: Sequence[str]) -> list[str]:
@@ -236,6 +278,8 @@ class SSHTransport:
             t.banner_timeout = t.handshake_timeout = t.auth_timeout = connect_timeout
             opts = t.get_security_options()
             opts.key_types = _key_types_to_prefer([k for k in known if k.marker is None], opts.key_types)
+            opts.ciphers = [c for c in _CIPHERS if c in opts.ciphers]
+            opts.digests = [m for m in _MACS if m in opts.digests]
             try:
                 t.start_client(timeout=connect_timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:

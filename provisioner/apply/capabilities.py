@@ -52,13 +52,14 @@ def host_schema(t: Transport, command: Sequence[str], version: str, *, become: b
 
 def version_diagnostics(inv: Inventory, host: Host, observed: ObservedHost, t: Transport) -> list[Diagnostic]:
     """Check this host's rendered configs against what its own OpenClaw version accepts."""
-    from provisioner.rules.openclaw_config import has_schema
-    from provisioner.validate import check_openclaw_configs
-
     have = observed.openclaw_version
     want = inv.openclaw.version
     if not have or have == want:
         return []
+    # only now: these import jsonschema (~40 ms), which a plan whose hosts run the inventory's version never needs
+    from provisioner.rules.openclaw_config import has_schema
+    from provisioner.validate import check_openclaw_configs
+
     ctx = Ctx(inv)
     span = ctx.at(("openclaw", "version"), key=False) if inv.openclaw.version_explicit else ctx.at(host.doc_path)
     note = Diagnostic(Severity.WARNING, f"host {host.name} runs OpenClaw {have}, not {want} as the inventory says; "

@@ -44,10 +44,12 @@ def _version_lines(command: Sequence[str], root: str) -> list[str]:
     exe = q(command[0])
     full = " ".join(q(a) for a in command)
     return [
-        f'ocx=$(command -v {exe} 2>/dev/null || true); ocx=$(readlink -f "$ocx" 2>/dev/null || true)',
+        # no fork at all where OpenClaw is not installed; builtins where it is, but readlink and stat
+        f'ocx=; if command -v {exe} >/dev/null 2>&1; then '
+        f'ocx=$(readlink -f "$(command -v {exe})" 2>/dev/null || true); fi',
         'if [ -n "$ocx" ] && [ -z "$R" ]; then',
         '  key="$ocx $(stat -L -c \'%i:%Y:%s\' -- "$ocx")"',
-        f'  cached=$(cat {q(VERSION_CACHE)} 2>/dev/null || true)',
+        f'  cached=; read -r cached 2>/dev/null < {q(VERSION_CACHE)} || true',
         '  if [ "${cached%|*}" = "$key" ]; then ver=${cached##*|}; else',
         f"    ver=$({full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true)",
         f'    if [ -n "$ver" ] && [ -w {q(STATE_DIR)} ]; then',
@@ -76,10 +78,13 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
     if req.systemd and not root:
         # units we manage but no longer want are asked about in the same systemctl call as the wanted ones
         lines.append("set --" + "".join(f" {q(u)}" for u in req.units))
-        for d in req.unit_dirs:
-            lines.append(f"for f in {q(d)}/*.service; do [ -f \"$f\" ] && grep -q {q('^' + UNIT_MARKER)} \"$f\" "
-                         "|| continue; u=${f##*/}; echo \"M $u\"; "
-                         "case $u in *[!A-Za-z0-9:_.@-]*) ;; *) set -- \"$@\" \"$u\" ;; esac; done")
+        # one grep over every unit file (a grep per file cost a fork each); the here-document keeps the loop in
+        # this shell, so that its `set --` reaches the systemctl call below
+        globs = " ".join(f"{q(d)}/*.service" for d in req.unit_dirs)
+        lines += ['while IFS= read -r f; do [ -f "$f" ] || continue; u=${f##*/}; echo "M $u"; '
+                  'case $u in *[!A-Za-z0-9:_.@-]*) ;; *) set -- "$@" "$u" ;; esac; done <<OCP_UNITS',
+                  f"$(grep -l -- {q('^' + UNIT_MARKER)} {globs} 2>/dev/null)",
+                  "OCP_UNITS"]
         lines.append('if [ $# -gt 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; '
                      'systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- "$@" '
                      "2>/dev/null || true; echo S.; fi")
@@ -94,10 +99,13 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines += releases_probe_lines(req.release_prefix)
     if req.listeners and not root:
         # who listens where: a port of an instance already taken by something else is found before apply
+        # one fork (ss) whatever the number of listeners: pid, unit and command are read with builtins
         lines.append("if command -v ss >/dev/null; then ss -ltnpH 2>/dev/null | while read -r _ _ _ local _ users; do "
-                     'port=${local##*:}; pid=$(printf %s "$users" | sed -n "s/.*pid=\\([0-9]*\\).*/\\1/p"); '
-                     'unit=$( [ -n "$pid" ] && sed -n "s|.*/\\([^/]*\\.service\\)$|\\1|p" /proc/$pid/cgroup '
-                     '2>/dev/null | head -n1); comm=$( [ -n "$pid" ] && cat /proc/$pid/comm 2>/dev/null); '
+                     'port=${local##*:}; pid=; unit=; comm=; '
+                     'case $users in *pid=*) pid=${users##*pid=}; pid=${pid%%[!0-9]*} ;; esac; '
+                     'if [ -n "$pid" ]; then '
+                     'while IFS= read -r l; do case $l in */*.service) unit=${l##*/}; break ;; esac; done '
+                     '2>/dev/null < /proc/$pid/cgroup; read -r comm 2>/dev/null < /proc/$pid/comm; fi; '
                      'echo "P $port ${pid:--} ${unit:--} ${comm:--}"; done; fi')
     lines.append("echo END")
     # `set +e`, not just no -e: the probe may run after the lock script in the same shell (lock_then)

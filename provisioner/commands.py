@@ -295,7 +295,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         unmanaged = prep.inv.dedupe is not None and prep.inv.dedupe.mount is None
         if shared and unmanaged and not _dedupe_proof(args, prep, fleet, "before anything is touched"):
             return EXIT_ERROR
-        results = _roll_out(args, prep, plan, fleet, playbook)
+        results = _roll_out(args, prep, plan, fleet, playbook, saved=saved is not None)
         proof_ok = True
         if shared and prep.inv.dedupe and prep.inv.dedupe.mount is not None and results.ok:
             proof_ok = _dedupe_proof(args, prep, fleet, "now that the mounts are in place")
@@ -371,7 +371,8 @@ def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
     return None
 
 
-def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any, playbook: Any) -> Any:
+def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any, playbook: Any, *,
+              saved: bool = False) -> Any:
     from provisioner.apply.executor import HostResult, HostStatus, apply_host, roll_back_host
     from provisioner.apply.rollout import roll_out
     from provisioner.output.progress import ApplyProgress
@@ -425,7 +426,8 @@ def _roll_out(args: argparse.Namespace, prep: _Prepared, plan: Plan, fleet: Any,
                 return HostResult(h.name, HostStatus.NOT_REACHED, "interrupted before this host was started")
             r = apply_host(fleet.transport(h), prep.desired[h.name], by_host[h.name], become=become(h),
                            progress=progress, health_gate=playbook.health_gate,
-                           health_timeout=playbook.health_timeout, release_artifact=release_artifact)
+                           health_timeout=playbook.health_timeout, release_artifact=release_artifact,
+                           recheck_all=saved)
             done[h.name] = r
             progress.done(h.name, r.ok, r.status.value)
             return r

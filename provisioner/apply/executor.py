@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioner.apply.facts import probe_request
+from provisioner.apply.facts import recheck_request
 from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder, refusal
 from provisioner.install.release import Artifact
 from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
@@ -59,6 +59,7 @@ class HostResult:
     reloaded: bool = False
     transferred: int = 0  # bytes of release tarballs pushed to the host
     settled: list[str] = field(default_factory=list)  # units now running the files on disk: clear their marks
+    unlocked: bool = False  # the last script released the host lock itself
 
     @property
     def ok(self) -> bool:
@@ -81,8 +82,12 @@ def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
     out = []
     for c in planned.changes:
         if c.kind == "file":
+            if c.target not in observed.files:
+                continue  # not re-checked: an unchanged file of a plan made in this same run
             now = observed_fingerprint(observed.files.get(c.target))
         elif c.kind == "dir":
+            if c.target not in observed.dirs:
+                continue
             now = dir_fingerprint(observed.dirs.get(c.target))
         elif c.kind == "release":
             now = release_fingerprint(observed.releases.get(c.target.rsplit("/", 1)[-1]))
@@ -107,6 +112,7 @@ def apply_host(
     health_gate: bool = True,
     health_timeout: float | None = None,
     release_artifact: Callable[[], Artifact] | None = None,
+    recheck_all: bool = False,
 ) -> HostResult:
     say = progress or (lambda h, m: None)
     h = desired.name
@@ -115,7 +121,7 @@ def apply_host(
     root = transport_root(t)
     holder = lock_holder()
     # one round trip: take the lock, then re-read the facts the plan was made against
-    req = probe_request(desired)
+    req = recheck_request(desired, planned, everything=recheck_all)
     res = run_script(t, lock_then(holder, probe_script(req, root), root, force=lock_force), become=become)
     first, _, rest = res.text().partition("\n")
     took_over = ""
@@ -136,18 +142,20 @@ def apply_host(
             return HostResult(h, HostStatus.REFUSED, refusal(first.removeprefix("HELD ")))
         return HostResult(h, HostStatus.REFUSED, f"could not take the host lock: {res.err_text()[:300]}")
     settled: list[str] = []
+    unlocked = False
     try:
         gate = GateOptions(health_gate, health_timeout, health_poll)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
-        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact)
-        settled = result.settled
+        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder)
+        settled, unlocked = result.settled, result.unlocked
         if took_over:
             result.message = f"{result.message}; {took_over}" if result.message else took_over
         return result
     finally:
-        with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
-            run_script(t, unlock_script(holder, root, settled=settled), become=become)
+        if not unlocked:
+            with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
+                run_script(t, unlock_script(holder, root, settled=settled), become=become)
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class GateOptions:
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
                   gate: GateOptions, observed: ObservedHost,
-                  release_artifact: Callable[[], Artifact] | None = None) -> HostResult:
+                  release_artifact: Callable[[], Artifact] | None = None, holder: str | None = None) -> HostResult:
     h = desired.name
     moved = drift(planned, observed)
     if moved:
@@ -184,9 +192,15 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         if failure:
             return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
                               transferred=result.transferred)
+    last = not svc_changes and not any(c.kind in ("release", "release-link") for c in todo)
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")
-        res = run_script(t, write_script(batch, root, chown=not root), become=become)
+        script = write_script(batch, root, chown=not root)
+        if last and holder:
+            # nothing follows the writes: release the lock in the same round trip (only reached if they succeed)
+            script += unlock_script(holder, root)
+        res = run_script(t, script, become=become)
+        result.unlocked = "UNLOCKED" in res.text()
         if not res.ok or "WROTE" not in res.text():
             if "RENAMING" in res.text():
                 # failed while renaming: put back, from this run's backups, what may have moved

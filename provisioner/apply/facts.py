@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.model import DesiredHost, ObservedFile, ObservedHost
+from provisioner.model import Action, DesiredHost, HostPlan, ObservedFile, ObservedHost
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
@@ -28,6 +28,20 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
         version_command=version_command,
         listeners=listeners,
         release_prefix=desired.release.prefix if desired.release else None,
+    )
+
+
+def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool = False) -> ProbeRequest:
+    """What apply re-checks under the lock. A plan made moments ago in the same run: only the targets of its
+    file, dir and release changes (a probe of everything costs the host a dozen more forks, and nothing else
+    decides whether it may go on). A saved plan: every file and dir it was made against, unchanged ones too."""
+    changing = [c for c in planned.changes if everything or c.action is not Action.NOOP]
+    kinds = {c.kind for c in changing}
+    return ProbeRequest(
+        files=tuple(c.target for c in changing if c.kind == "file"),
+        dirs=tuple(c.target for c in changing if c.kind == "dir"),
+        systemd=False,
+        release_prefix=desired.release.prefix if desired.release and kinds & {"release", "release-link"} else None,
     )
 
 

@@ -89,8 +89,9 @@ def valid_inventory(draw: st.DrawFn) -> dict[str, Any]:
                 inst["secrets"] = {"OPENCLAW_GATEWAY_TOKEN": {"env": "TOKEN"}}
                 inst.setdefault("config", {})["gateway"] = {"auth": {"mode": "token"}}
             if draw(st.booleans()):
-                inst["state_dir"] = "/srv/" + draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x7e),
-                                                           min_size=1, max_size=12)) + f"/{name}"
+                # printable ASCII but what systemd's WorkingDirectory= would not take literally (refused: unit-path)
+                chars = st.characters(min_codepoint=32, max_codepoint=0x7e, exclude_characters="*?[]\\")
+                inst["state_dir"] = "/srv/" + draw(st.text(chars, min_size=1, max_size=12)) + f"/{name}"
             instances[name] = inst
         hosts[h] = {"address": f"192.0.2.{len(hosts) + 1}", "instances": instances}
     inv: dict[str, Any] = {"version": 1, "openclaw": {"version": "2026.9.6", "command": ["/usr/bin/openclaw"]},

@@ -73,10 +73,6 @@ class ApplyFailed(Exception):
     pass
 
 
-def lock_holder() -> str:
-    return new_holder()
-
-
 def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
     """Targets whose observed state is not what the plan was made against."""
     out = []
@@ -119,7 +115,7 @@ def apply_host(
     if not planned.has_changes:
         return HostResult(h, HostStatus.UNCHANGED, "no changes")
     root = transport_root(t)
-    holder = lock_holder()
+    holder = new_holder()
     # one round trip: take the lock, then re-read the facts the plan was made against
     req = recheck_request(desired, planned, everything=recheck_all)
     res = run_script(t, lock_then(holder, probe_script(req, root), root, force=lock_force), become=become)
@@ -291,7 +287,7 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     say = progress or (lambda h, m: None)
     root = transport_root(t)
     say(done.host, "rolling back (batch failed)")
-    holder = lock_holder()
+    holder = new_holder()
     units = done.restarted if not root else []
     settled: list[str] = []
     try:
@@ -332,7 +328,8 @@ def _crash_looping(t: Transport, units: list[str], become: bool) -> tuple[str, s
         return None  # the poll itself reports a lost connection
     for block in out.split("\n\n"):
         f = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        restarts = int(f.get("NRestarts", "0") or 0) if f.get("NRestarts", "0").isdigit() else 0
+        n = f.get("NRestarts", "")
+        restarts = int(n) if n.isdigit() else 0
         if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
             return f["Id"], (f"the unit keeps exiting ({f.get('ActiveState')}/{f.get('SubState')}, result "
                              f"{f.get('Result')}, restarted {restarts} times)")

@@ -9,6 +9,7 @@ means nothing outside its own namespace.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import hashlib
@@ -50,18 +51,12 @@ def new_holder() -> str:
 
 @functools.cache
 def controller_id() -> str:
-    parts = []
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            with open(path, encoding="ascii") as f:
-                parts.append(f.read().strip())
-        except OSError:
-            parts.append("?")
-    try:
-        parts.append(os.readlink("/proc/self/ns/pid"))
-    except OSError:
-        parts.append("?")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+    boot = pidns = "?"
+    with contextlib.suppress(OSError), open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+        boot = f.read().strip()
+    with contextlib.suppress(OSError):
+        pidns = os.readlink("/proc/self/ns/pid")
+    return hashlib.sha256(f"{boot}|{pidns}".encode()).hexdigest()[:12]
 
 
 def parse_holder(raw: str) -> LockHolder:

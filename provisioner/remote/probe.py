@@ -19,6 +19,8 @@ STATE_DIR = "/var/lib/openclaw-provisioner"
 LOCK_PATH = f"{STATE_DIR}/lock"
 PREV_DIR = f"{STATE_DIR}/prev"
 PENDING_DIR = f"{STATE_DIR}/pending"  # one empty file per unit whose new files are not yet running
+# the holder line of the lock, as a shell expression (capped, newline dropped): what HELD and L records carry
+LOCK_TEXT = f"$(head -c 400 \"$R\"{q(LOCK_PATH)} | tr -d '\\n')"
 UNIT_MARKER = "X-OpenclawProvisioner-Instance="
 
 
@@ -88,9 +90,8 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines.append('if [ $# -gt 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; '
                      'systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- "$@" '
                      "2>/dev/null || true; echo S.; fi")
-    if req.systemd and not root:
         lines.append(f'for f in {q(PENDING_DIR)}/*.service; do [ -f "$f" ] && echo "R ${{f##*/}}"; done')
-    lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L $(head -c 400 "$R"{q(LOCK_PATH)} | tr -d \'\\n\')"; fi')
+    lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L {LOCK_TEXT}"; fi')
     if req.version_command:
         lines += _version_lines(req.version_command, root)
     if req.release_prefix and not root:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from provisioner.model import DesiredDir, DesiredFile
 from provisioner.remote.command import q, sh_script
-from provisioner.remote.probe import LOCK_PATH, PENDING_DIR, PREV_DIR, STATE_DIR
+from provisioner.remote.probe import LOCK_PATH, LOCK_TEXT, PENDING_DIR, PREV_DIR, STATE_DIR
 
 TMP_SUFFIX = ".ocp-tmp"
 BUSY_PATH = f"{STATE_DIR}/busy"
@@ -47,7 +47,7 @@ def _mark_pending(units: Sequence[str]) -> list[str]:
     if not units:
         return []
     d = f'"$R"{q(PENDING_DIR)}'
-    return [f"install -d -m 0700 {d}", ": > " + " : > ".join(f'{d}/{q(u)};' for u in units).rstrip(";")]
+    return [f"install -d -m 0700 {d}", "; ".join(f": > {d}/{q(u)}" for u in units)]
 
 
 def settle_lines(units: Sequence[str]) -> list[str]:
@@ -146,7 +146,7 @@ def lock_script(holder: str, root: str = "", *, force: bool = False) -> str:
     if force:
         lines.append(f"rm -f -- {lk}")
     lines.append(f"if ( set -C; printf '%s\\n' {q(holder)} > {lk} ) 2>/dev/null; then echo LOCKED; "
-                 f"else echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; exit 0; fi")
+                 f"else echo \"HELD {LOCK_TEXT}\"; exit 0; fi")
     return sh_script(lines)
 
 
@@ -166,7 +166,7 @@ def unlock_script(holder: str, root: str = "", *, settled: Sequence[str] = ()) -
 def read_lock_script(root: str = "") -> str:
     """Prints `HELD <holder>` or `FREE`."""
     lk = f'"$R"{q(LOCK_PATH)}'
-    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; "
+    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"HELD {LOCK_TEXT}\"; "
                       "else echo FREE; fi"])
 
 
@@ -176,8 +176,8 @@ def clear_lock_script(holder: str, root: str = "", *, wait: float = 60) -> str:
     BUSY or `HELD <the new holder>`."""
     lk = f'"$R"{q(LOCK_PATH)}'
     return sh_script([f"R={q(root)}", *busy_lines(wait=wait), f"if [ ! -f {lk} ]; then echo FREE; "
-                      f"elif [ \"$(head -c 400 {lk} | tr -d '\\n')\" = {q(holder)} ]; then rm -f -- {lk}; "
-                      f"echo CLEARED; else echo \"HELD $(head -c 400 {lk} | tr -d '\\n')\"; fi"])
+                      f"elif [ \"{LOCK_TEXT}\" = {q(holder)} ]; then rm -f -- {lk}; "
+                      f"echo CLEARED; else echo \"HELD {LOCK_TEXT}\"; fi"])
 
 
 def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],

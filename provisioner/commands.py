@@ -224,7 +224,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(render_plan(plan, Style.for_stream(sys.stdout, no_color(args))))
         if args.out:
             _log(f"plan saved to {args.out}; apply it with: provision apply {args.out}")
-    if plan.has_errors:
+    if plan.has_errors or plan.has_refusals:
         return EXIT_ERROR
     return EXIT_CHANGES if (args.detailed_exitcode and plan.has_changes) else EXIT_OK
 
@@ -357,11 +357,29 @@ def _playbook(args: argparse.Namespace) -> Any:
 
 
 def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
-    """A saved plan is applied only if the inventory and the rendered files are exactly what it was made from."""
+    """A saved plan is applied only if the inventory and the rendered files are exactly what it was made from, and
+    its file fingerprints were made with this controller's digest key (provisioner/digests.py)."""
+    from provisioner.digests import KEY_ENV, DigestKeyError, current_key, key_id
     from provisioner.plan import desired_fingerprint
+    from provisioner.planfile import SavedPlan
 
     if saved.inventory_sha256 != prep.inv.sha256:
         return f"the inventory {saved.inventory_path} changed since the plan was made"
+    made_with = saved.digest_key_id if isinstance(saved, SavedPlan) else None
+    if made_with is None:
+        # a plan file of an older version: its file fingerprints are plain sha256 digests, which nothing matches now
+        if any((c.before or "").startswith("sha256:") or (c.after or "").startswith("sha256:")
+               for hp in saved.hosts for c in hp.changes if c.kind == "file"):
+            return "this plan was made by an older version of the tool (unkeyed file fingerprints); run plan again"
+    else:
+        try:
+            mine = key_id()
+        except DigestKeyError as exc:
+            return str(exc)
+        if made_with != mine:
+            why = "" if current_key().persistent else " (this controller could not keep a key of its own: see above)"
+            return (f"this plan was made by a controller with another digest key{why}; run plan again here, or share "
+                    f"the key with {KEY_ENV}")
     desired_fp = {(h, f.path): desired_fingerprint(f) for h, dh in prep.desired.items() for f in dh.files}
     for hp in saved.hosts:
         for c in hp.changes:

@@ -71,6 +71,8 @@ class DesiredFile:
     kind: FileKind
     secret_values: tuple[str, ...] = ()  # the values to mask wherever they could appear
     reveal_keys: tuple[str, ...] = ()  # env files: the only keys whose values a diff may show
+    # inside the service user's tree: written, backed up and probed as that user (owner:group), never by root
+    as_user: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class DesiredDir:
     owner: str
     group: str
     ensure_only: bool = False  # created if missing, but owner and mode of an existing dir are left alone
+    as_user: bool = False  # inside the service user's tree: created and changed as that user (see DesiredFile)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class ObservedFile:
     owner: str | None = None
     group: str | None = None
     content: bytes | None = None  # fetched for diffs; None when too large or absent
+    found: str = ""  # what stat called it: "regular file", "directory", "symbolic link", "fifo", ...
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,9 @@ class Action(enum.Enum):
     STOP = "stop"
     CREATE_USER = "create-user"
     NOOP = "no-op"
+    # what is on the host must not be touched (a link, a FIFO, a directory where a file belongs, an unexpected
+    # owner inside the service user's tree): the plan shows it, and apply refuses the whole host
+    REFUSE = "refuse"
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,10 @@ class HostPlan:
     def has_changes(self) -> bool:
         return any(c.action is not Action.NOOP for c in self.changes)
 
+    @property
+    def refusals(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is Action.REFUSE)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -236,3 +247,7 @@ class Plan:
     @property
     def has_errors(self) -> bool:
         return any(h.error for h in self.hosts)
+
+    @property
+    def has_refusals(self) -> bool:
+        return any(h.refusals for h in self.hosts)

@@ -31,7 +31,13 @@ def sha256(data: bytes) -> str:
 
 
 def file_fingerprint(sha: str | None, mode: int | None, owner: str | None, group: str | None) -> str:
-    return f"sha256:{sha} mode:{(mode or 0):04o} owner:{owner}:{group}"
+    """Content, mode and owner of a file, as plans show and apply re-checks it. The content part is keyed
+    (`hmac-sha256:...`, see provisioner/digests.py), never the sha256 itself: an env file is a known template plus
+    the secrets, so its plain digest would let whoever reads a plan confirm a guessed token offline."""
+    from provisioner.digests import keyed
+
+    content = (sha if sha in ("symlink", "not-a-regular-file") else keyed(sha)) if sha else "content:unknown"
+    return f"{content} mode:{(mode or 0):04o} owner:{owner}:{group}"
 
 
 def observed_fingerprint(o: ObservedFile | None) -> str:
@@ -164,14 +170,25 @@ def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> li
         if o is None or not o.exists:
             out.append(Change(h, d.instance, d.path, Action.CREATE, "directory is missing", before, after, kind="dir"))
         elif o.sha256 != "dir":
-            out.append(Change(h, d.instance, d.path, Action.UPDATE, "exists but is not a directory; refusing to "
-                              "replace it", before, after, kind="dir"))
+            out.append(Change(h, d.instance, d.path, Action.REFUSE, f"{_found(o)} where a directory belongs; the "
+                              "tool will not replace or follow it: remove it by hand", before, after, kind="dir"))
+        elif d.as_user and o.owner != d.owner:
+            out.append(Change(h, d.instance, d.path, Action.REFUSE, f"is owned by {o.owner}:{o.group}, not "
+                              f"{d.owner}: inside {d.owner}'s tree the tool acts only as {d.owner} and cannot take "
+                              f"it over (chown -R {d.owner} it by hand if it should be {d.owner}'s)", before, after,
+                              kind="dir"))
         elif d.ensure_only:
             continue
         elif before != after:
             out.append(Change(h, d.instance, d.path, Action.UPDATE, _attr_reason(o, d.mode, d.owner, d.group),
                               before, after, kind="dir"))
     return out
+
+
+def _found(o: ObservedFile) -> str:
+    """What is at a path, in words: 'is a symbolic link', 'is a fifo', 'is a directory' ..."""
+    what = o.found or ("symbolic link" if o.sha256 == "symlink" else "something else")
+    return f"is a {what}" + (f" (owned by {o.owner})" if o.owner else "")
 
 
 def _attr_reason(o: ObservedFile, mode: int, owner: str, group: str) -> str:
@@ -194,8 +211,8 @@ def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) ->
                               before, after, file_diff(f.path, None, f.content, f)))
             continue
         if o.sha256 in ("symlink", "not-a-regular-file"):
-            out.append(Change(h, f.instance, f.path, Action.UPDATE, f"is a {o.sha256.replace('-', ' ')}; it will be "
-                              "replaced by a regular file", before, after))
+            out.append(Change(h, f.instance, f.path, Action.REFUSE, f"{_found(o)} where a regular file belongs; the "
+                              "tool will not replace or follow it: remove it by hand", before, after))
             continue
         if before == after:
             out.append(Change(h, f.instance, f.path, Action.NOOP, "up to date", before, after))
@@ -206,7 +223,7 @@ def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) ->
             reasons.append("content differs from the rendered file" + (" (a hand edit or another tool?)"
                                                                        if f.kind is not FileKind.ENV else ""))
             diff = file_diff(f.path, o.content, f.content, f) if o.content is not None else \
-                f"(file too large to diff: sha256 {o.sha256} -> {sha256(f.content)})\n"
+                f"(file too large to diff; the planned file is {len(f.content)} bytes)\n"
         attr = _attr_reason(o, f.mode, f.owner, f.group)
         if attr:
             reasons.append(attr)

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from provisioner.model import Action, Change, HostPlan, Plan
 
 FORMAT = "openclaw-provisioner-plan/1"
+
+
+@dataclass(frozen=True)
+class SavedPlan(Plan):
+    """A plan read back from a plan file, with the id of the digest key its file fingerprints were made with
+    (provisioner/digests.py); None for a plan file written before fingerprints were keyed."""
+
+    digest_key_id: str | None = None
+
+
+def digest_key_id(plan: Plan) -> str | None:
+    """The digest key a plan's fingerprints were made with: a saved plan's own, else this controller's."""
+    if isinstance(plan, SavedPlan):
+        return plan.digest_key_id
+    from provisioner.digests import DigestKeyError, key_id
+
+    try:
+        return key_id()
+    except DigestKeyError:  # every host's plan already says why (its fingerprints could not be made)
+        return None
 
 
 def change_json(c: Change) -> dict[str, Any]:
@@ -29,6 +50,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "format": FORMAT,
         "inventory": {"path": plan.inventory_path, "sha256": plan.inventory_sha256},
         "created_at": plan.created_at,
+        "digest_key_id": digest_key_id(plan),
         "changes_pending": plan.has_changes,
         "summary": summary_counts(plan),
         "hosts": [
@@ -52,6 +74,7 @@ def summary_counts(plan: Plan) -> dict[str, int]:
                 counts[c.action.value] = counts.get(c.action.value, 0) + 1
     counts["hosts_changing"] = sum(1 for h in plan.hosts if h.has_changes)
     counts["hosts_failed"] = sum(1 for h in plan.hosts if h.error)
+    counts["hosts_refused"] = sum(1 for h in plan.hosts if h.refusals)
     counts["hosts"] = len(plan.hosts)
     return counts
 
@@ -77,7 +100,11 @@ def loads(text: str) -> Plan:
                 for c in h["changes"]
             ]
             hosts.append(HostPlan(h["host"], tuple(changes), h.get("error"), h.get("locked_by")))
-        return Plan(data["inventory"]["path"], data["inventory"]["sha256"], tuple(hosts), data.get("created_at", ""))
+        key = data.get("digest_key_id")  # absent in plan files of older versions: still loadable
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"digest_key_id must be a string, not {key!r}")
+        return SavedPlan(data["inventory"]["path"], data["inventory"]["sha256"], tuple(hosts),
+                         data.get("created_at", ""), key)
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"malformed plan file: {exc}") from exc
 

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import posixpath
 import re
 import subprocess
 import threading
@@ -29,6 +30,7 @@ import json5
 import pytest
 import yaml
 
+from provisioner.remote.trust import BACKUP_DIR
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.support.cli import REPO, cli_argv, cli_env
@@ -38,7 +40,6 @@ pytestmark = pytest.mark.lab
 
 VERSION = "2026.9.6"
 TAG = uuid.uuid4().hex[:8]  # this run's payload markers; other runs (and other engineers' tests) use other names
-PREV_DIR = "/var/lib/openclaw-provisioner/prev"
 RECORDS = "/var/tmp/ocs-wrap"  # where the recording wrapper writes, on a host
 WRAP_PATH = "/usr/local/bin/ocs-recording-wrapper"
 SECRET_SOURCE = ("OCS_SECRET_SOURCE", f"env-secret-{TAG}")  # controller env var a `secrets: {X: {env: ...}}` reads
@@ -544,7 +545,8 @@ def test_a_canary_secret_is_only_in_the_0600_env_file(make_host: Callable[..., L
     tmpfs = host.run(["sh", "-c", "grep -rlaF -D skip -f - /tmp /run /dev/shm /srv/shared 2>/dev/null; true"],
                      input="\n".join(n.decode() for n in wanted)).stdout.split("\n")
     holders.update({p: {"?"} for p in tmpfs if p})
-    allowed = {env_path, PREV_DIR + env_path}
+    # the backup of a file in the service user's tree stays in that tree, beside the file (remote/trust.py)
+    allowed = {env_path, posixpath.join(posixpath.dirname(env_path), BACKUP_DIR, posixpath.basename(env_path))}
     assert set(holders) <= allowed, f"secret found on the host outside the env file: {holders}"
     assert env_path in holders
     for p in holders:

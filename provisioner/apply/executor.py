@@ -8,8 +8,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from provisioner.apply.facts import recheck_request
+from provisioner.apply.facts import recheck_request, user_side
 from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder, refusal
 from provisioner.install.release import Artifact
 from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
@@ -18,6 +19,8 @@ from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.probe import parse_probe, probe_script
 from provisioner.remote.release import (
+    INCOMING_DIR,
+    incoming_dir_script,
     install_script,
     prune_incoming_script,
     prune_script,
@@ -25,6 +28,7 @@ from provisioner.remote.release import (
     switch_current_script,
 )
 from provisioner.remote.transport import Transport, TransportError
+from provisioner.remote.trust import UNSAFE, root_output
 from provisioner.remote.writes import (
     WriteBatch,
     clear_lock_script,
@@ -114,6 +118,10 @@ def apply_host(
     h = desired.name
     if not planned.has_changes:
         return HostResult(h, HostStatus.UNCHANGED, "no changes")
+    if planned.refusals:
+        # never applied, not even in part: the operator has to look at what is there first
+        return HostResult(h, HostStatus.REFUSED, "refused, nothing on this host was touched: " + "; ".join(
+            f"{c.target} {c.reason}" for c in planned.refusals))
     root = transport_root(t)
     holder = new_holder()
     # one round trip: take the lock, then re-read the facts the plan was made against
@@ -196,13 +204,18 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
             # nothing follows the writes: release the lock in the same round trip (only reached if they succeed)
             script += unlock_script(holder, root)
         res = run_script(t, script, become=become)
-        result.unlocked = "UNLOCKED" in res.text()
-        if not res.ok or "WROTE" not in res.text():
-            if "RENAMING" in res.text():
+        said = root_output(res.text())
+        result.unlocked = "UNLOCKED" in said
+        if not res.ok or "WROTE" not in said:
+            if "RENAMING" in said:
                 # failed while renaming: put back, from this run's backups, what may have moved
-                _restore(t, [f.path for f in files], root, become)
+                _restore(t, desired, [f.path for f in files], root, become)
             # else phase 1 failed before any rename: every target is untouched, and the backups on the host
             # are an earlier run's, so restoring from them would be wrong
+            refused = refusal_reason(res.err_text())
+            if refused:
+                return HostResult(h, HostStatus.REFUSED, f"refused at the moment of writing, nothing was changed: "
+                                  f"{refused}", settled=restart + start)
             return HostResult(h, HostStatus.FAILED, f"writing files failed: {res.err_text()[:400]}; host left on its "
                               "previous files", rolled_back=True, settled=restart + start)
     if not svc_changes:
@@ -213,10 +226,11 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes
                           if c.action is Action.STOP and c.instance is None]
     say(h, "systemctl: " + ", ".join(restart + start + stop))
-    res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files), become=become)
+    res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files,
+                                         _mount_points(desired, restart + start)), become=become)
     result.restarted = restart + start
     result.reloaded = unit_changed
-    failure = None if res.ok else f"systemctl failed: {res.err_text()[:400]}"
+    failure = None if res.ok else f"systemctl failed: {refusal_reason(res.err_text()) or res.err_text()[:400]}"
     if failure is None and gate.enabled:
         failure = _health_gate(t, desired, restart + start, result, say, gate, become)
     if failure is None:
@@ -224,7 +238,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         _finish_release(t, desired, todo, become, say)
         return result
     say(h, "rolling back")
-    _restore(t, [f.path for f in files], root, become)
+    _restore(t, desired, [f.path for f in files], root, become)
     with contextlib.suppress(TransportError):
         if run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become).ok:
             result.settled = restart + start
@@ -247,7 +261,12 @@ def _install_release(t: Transport, r: DesiredRelease, become: bool, say: Progres
     if release_artifact is None:
         return "no release artifact to push"
     art = release_artifact()
-    incoming = f"/var/tmp/ocp-release-{run_id}.tar.gz"
+    # under the tool's root-only state dir, not /var/tmp, where the service user may create names too
+    made = run_script(t, incoming_dir_script(), become=become)
+    where = made.text().strip().removeprefix("DIR ")
+    if not made.ok or not where.startswith(INCOMING_DIR):
+        return f"cannot prepare {INCOMING_DIR}: {refusal_reason(made.err_text()) or made.err_text()[:300]}"
+    incoming = f"{where}/ocp-release-{run_id}.tar.gz"
     say(t.host, f"pushing OpenClaw {r.version} ({art.size / 1e6:.0f} MB)")
     try:
         result.transferred += t.put_file(str(art.path), incoming, mode=0o600)
@@ -276,9 +295,36 @@ def _finish_release(t: Transport, desired: DesiredHost, todo: list[Change], beco
         run_script(t, prune_script(r.prefix, old), become=become)
 
 
-def _restore(t: Transport, paths: list[str], root: str, become: bool) -> None:
+def _restore(t: Transport, desired: DesiredHost, paths: list[str], root: str, become: bool) -> None:
     if paths:
-        run_script(t, restore_script(paths, root), become=become)
+        run_script(t, restore_script(paths, root, **_user_side(desired)), become=become)
+
+
+def _mount_points(desired: DesiredHost, units: list[str]) -> list[str]:
+    """The `Where=` of the mount units among those about to start (from their rendered files)."""
+    out = []
+    for f in desired.files:
+        if f.path.endswith(".mount") and f.path.rsplit("/", 1)[-1] in units:
+            out += [line[6:].replace("%%", "%") for line in f.content.decode().splitlines()
+                    if line.startswith("Where=")]
+    return out
+
+
+def _user_side(desired: DesiredHost) -> dict[str, Any]:
+    """restore_script's arguments naming the service user and the paths in its tree."""
+    fields = user_side(desired)
+    return {"user": fields["user"], "user_paths": fields["user_paths"]}
+
+
+def refusal_reason(stderr: str) -> str | None:
+    """Why a host script stopped before touching anything: a path swapped since the plan (REFUSED), or one that
+    root may not act on because someone other than root could change it (UNSAFE)."""
+    for line in stderr.splitlines():
+        for word in ("REFUSED ", UNSAFE + " "):
+            if line.startswith(word):
+                what = line[len(word):]
+                return what if word == "REFUSED " else f"{what}: root acts only where nobody else can write"
+    return None
 
 
 def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, become: bool = False,
@@ -292,8 +338,8 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     settled: list[str] = []
     try:
         # under the host lock again: the apply released it when the host itself was done
-        res = run_script(t, lock_then(holder, restore_script(done.written, root, pending=units), root),
-                         become=become)
+        res = run_script(t, lock_then(holder, restore_script(done.written, root, pending=units,
+                                                             **_user_side(desired)), root), become=become)
         first = res.text().partition("\n")[0].strip()
         if first != "LOCKED":
             held = first.removeprefix("HELD ").strip() if first.startswith("HELD") else res.err_text()[:300]

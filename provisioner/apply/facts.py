@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from provisioner.model import Action, DesiredHost, HostPlan, ObservedFile, ObservedHost
+from dataclasses import replace
+from typing import Any
+
+from provisioner.model import Action, DesiredHost, HostPlan, ObservedHost
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
@@ -15,8 +18,9 @@ class FactsError(TransportError):
 
 def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = (),
                   listeners: bool = False) -> ProbeRequest:
-    unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")}
-                       | {"/etc/systemd/system"})
+    # only root's own unit directories: a user-side one (systemd-user units) is the service user's to fill
+    unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")
+                        and not f.as_user} | {"/etc/systemd/system"})
     systemd = any(s.manager == "systemd" for s in desired.services) or not desired.services
     return ProbeRequest(
         files=tuple(f.path for f in desired.files),
@@ -28,7 +32,16 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
         version_command=version_command,
         listeners=listeners,
         release_prefix=desired.release.prefix if desired.release else None,
+        **user_side(desired),
     )
+
+
+def user_side(desired: DesiredHost) -> dict[str, Any]:
+    """The ProbeRequest fields that name the service user and the paths in its tree (probed as that user)."""
+    mine = frozenset([f.path for f in desired.files if f.as_user] + [d.path for d in desired.dirs if d.as_user])
+    groups = [f.group for f in desired.files if f.as_user] + [d.group for d in desired.dirs if d.as_user]
+    group = groups[0] if groups else desired.service_user
+    return {"user": (desired.service_user, group) if mine else None, "user_paths": mine}
 
 
 def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool = False) -> ProbeRequest:
@@ -42,6 +55,7 @@ def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool
         dirs=tuple(c.target for c in changing if c.kind == "dir"),
         systemd=False,
         release_prefix=desired.release.prefix if desired.release and kinds & {"release", "release-link"} else None,
+        **user_side(desired),
     )
 
 
@@ -57,9 +71,8 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
               and o.sha256 not in (None, "symlink", "not-a-regular-file") and o.sha256 != sha256(f.content)]
     if differ:
-        res = run_script(t, contents_script(differ, root), become=become, timeout=timeout)
+        res = run_script(t, contents_script(differ, root, req.user, req.user_paths), become=become, timeout=timeout)
         if res.ok:
-            for path, content in parse_contents(differ, res.text()).items():
-                o = observed.files[path]
-                observed.files[path] = ObservedFile(o.path, o.exists, o.sha256, o.mode, o.owner, o.group, content)
+            for path, content in parse_contents(differ, res.text(), req.user_paths).items():
+                observed.files[path] = replace(observed.files[path], content=content)
     return observed

@@ -14,6 +14,7 @@ SYMBOL = {
     Action.START: "▶",
     Action.STOP: "■",
     Action.CREATE_USER: "+",
+    Action.REFUSE: "!",
 }
 
 
@@ -53,7 +54,8 @@ def render_plan(plan: Plan, s: Style, *, show_diffs: bool = True) -> str:
         for c in todo:
             who = f"[{c.instance}] " if c.instance else ""
             sym = SYMBOL.get(c.action, "?")
-            lines.append(f"  {sym} {c.action.value:<11} {c.kind:<7} {who}{c.target}  ({c.reason})")
+            line = f"  {sym} {c.action.value:<11} {c.kind:<7} {who}{c.target}  ({c.reason})"
+            lines.append(s.red(line) if c.action is Action.REFUSE else line)
             if show_diffs and c.diff:
                 lines.append("    " + _colour_diff(c.diff, s).replace("\n", "\n    "))
     lines.append(summary(plan))
@@ -62,7 +64,11 @@ def render_plan(plan: Plan, s: Style, *, show_diffs: bool = True) -> str:
 
 def summary(plan: Plan) -> str:
     c = summary_counts(plan)
-    parts = [f"{n} to {a}" for a, n in c.items() if a not in ("hosts", "hosts_changing", "hosts_failed")]
+    parts = [f"{n} to {a}" for a, n in c.items()
+             if a not in ("hosts", "hosts_changing", "hosts_failed", "hosts_refused", Action.REFUSE.value)]
     what = ", ".join(parts) if parts else "no changes"
     tail = f"; {c['hosts_failed']} host(s) could not be planned" if c["hosts_failed"] else ""
+    if c["hosts_refused"]:
+        tail += (f"; {c['hosts_refused']} host(s) refused: {c.get(Action.REFUSE.value, 0)} path(s) hold something "
+                 "the tool will not touch, so apply leaves those hosts alone")
     return f"Plan: {what} on {c['hosts_changing']} of {c['hosts']} host(s){tail}."

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from provisioner.model import Listener, ObservedFile, ObservedHost, ObservedService
 from provisioner.remote.command import q, sh_script
+from provisioner.remote.trust import HELPERS, as_user, root_output, user_output
 
 CONTENT_LIMIT = 1 << 20  # files up to 1 MiB come back whole, for diffs; bigger ones by hash only
 STATE_DIR = "/var/lib/openclaw-provisioner"
@@ -35,17 +36,29 @@ class ProbeRequest:
     version_command: Sequence[str] = field(default_factory=tuple)
     listeners: bool = False
     release_prefix: str | None = None  # where pinned releases live (openclaw.install.prefix)
+    # the service user (user, group) and the paths of `files`/`dirs` inside its tree: probed as that user only
+    user: tuple[str, str] | None = None
+    user_paths: frozenset[str] = frozenset()
 
 
 VERSION_CACHE = f"{STATE_DIR}/openclaw-version"
 
 
-def _version_lines(command: Sequence[str], root: str) -> list[str]:
+def _version_lines(command: Sequence[str], root: str, user: tuple[str, str] | None) -> list[str]:
     """Report the OpenClaw version; `--version` starts node (about a second), so its answer is cached on the
-    host, keyed by the resolved program's inode, mtime and size, and asked again only when that changes."""
+    host, keyed by the resolved program's inode, mtime and size, and asked again only when that changes. The
+    program is run as the service user (or nobody, before that user exists), never as root: it may be an
+    install the service user can write to."""
     exe = q(command[0])
     full = " ".join(q(a) for a in command)
+    who, group = user or ("nobody", "nogroup")
+    ask = as_user(who, group, [f"{full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true"], root,
+                  then="2>/dev/null || true")
     return [
+        f"if id -u {q(who)} >/dev/null 2>&1; then ocp_who={q(who)}; ocp_grp={q(group)}; "
+        "else ocp_who=65534; ocp_grp=65534; fi",
+        *_ask_version(ask, who, group),
+    ] + [
         # no fork at all where OpenClaw is not installed; builtins where it is, but readlink and stat
         f'ocx=; if command -v {exe} >/dev/null 2>&1; then '
         f'ocx=$(readlink -f "$(command -v {exe})" 2>/dev/null || true); fi',
@@ -53,7 +66,7 @@ def _version_lines(command: Sequence[str], root: str) -> list[str]:
         '  key="$ocx $(stat -L -c \'%i:%Y:%s\' -- "$ocx")"',
         f'  cached=; read -r cached 2>/dev/null < {q(VERSION_CACHE)} || true',
         '  if [ "${cached%|*}" = "$key" ]; then ver=${cached##*|}; else',
-        f"    ver=$({full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true)",
+        '    ver=$(ocp_ask_version | head -n1); ver=${ver#"~ "}',
         f'    if [ -n "$ver" ] && [ -w {q(STATE_DIR)} ]; then',
         f'      printf \'%s|%s\\n\' "$key" "$ver" > {q(VERSION_CACHE)}; fi',
         "  fi",
@@ -62,17 +75,34 @@ def _version_lines(command: Sequence[str], root: str) -> list[str]:
     ]
 
 
+def _stat_lines(paths: Sequence[str], files: Sequence[str]) -> list[str]:
+    """One `stat` (of the entries themselves: links are not followed) and one `sha256sum` of the regular files
+    among them. The type is tested just before, so that nothing ever opens a FIFO or follows a link; a path
+    swapped in between can only stall a user-side probe, which `ocp_as` bounds in time."""
+    out = []
+    if paths:
+        out.append("set --" + "".join(f' "$R"{q(p)}' for p in paths))
+        out.append("echo STAT; stat -c '%F|%a|%U|%G|%s|%n' -- \"$@\" 2>/dev/null; echo STAT.")
+    if files:
+        out.append("set --" + "".join(f' "$R"{q(p)}' for p in files))
+        out.append('n=$#; for f do [ -f "$f" ] && [ ! -L "$f" ] && set -- "$@" "$f"; done; shift "$n"')
+        out.append('echo SHA; [ $# -eq 0 ] || sha256sum -- "$@" 2>/dev/null; echo SHA.')
+    return out
+
+
 def probe_script(req: ProbeRequest, root: str = "") -> str:
     """The sh script; `root` prefixes every path (a directory standing for a host's /, for local runs)."""
     # one `stat` and one `sha256sum` for all paths: forks, not bytes, are what a probe of many files costs
-    lines = [f"R={q(root)}"]
-    paths = [*req.files, *req.dirs]
-    if paths:
-        lines.append("set --" + "".join(f' "$R"{q(p)}' for p in paths))
-        lines.append("echo STAT; stat -c '%F|%a|%U|%G|%s|%n' -- \"$@\" 2>/dev/null; echo STAT.")
-    if req.files:
-        lines.append("set --" + "".join(f' "$R"{q(p)}' for p in req.files))
-        lines.append('echo SHA; sha256sum -- "$@" 2>/dev/null; echo SHA.')
+    mine = req.user_paths if req.user else frozenset()
+    lines = [f"R={q(root)}", *([HELPERS] if mine or req.version_command else [])]
+    lines += _stat_lines([p for p in (*req.files, *req.dirs) if p not in mine], [p for p in req.files if p not in mine])
+    if req.user and mine:
+        user, group = req.user
+        sub = ["set +e", *_stat_lines([p for p in (*req.files, *req.dirs) if p in mine],
+                                       [p for p in req.files if p in mine])]
+        lines.append(f"if [ -n \"$R\" ] || id -u {q(user)} >/dev/null 2>&1; then")
+        lines += as_user(user, group, sub, root, then='|| echo "UFAIL $?"')
+        lines.append("fi")
     for i, user in enumerate(req.users):
         # a local-root stand-in host has no users of its own: report them present so nothing is created
         lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; '
@@ -85,7 +115,7 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         globs = " ".join(f"{q(d)}/*.service" for d in req.unit_dirs)
         lines += ['while IFS= read -r f; do [ -f "$f" ] || continue; u=${f##*/}; echo "M $u"; '
                   'case $u in *[!A-Za-z0-9:_.@-]*) ;; *) set -- "$@" "$u" ;; esac; done <<OCP_UNITS',
-                  f"$(grep -l -- {q('^' + UNIT_MARKER)} {globs} 2>/dev/null)",
+                  f"$(grep -l -D skip -- {q('^' + UNIT_MARKER)} {globs} 2>/dev/null)",
                   "OCP_UNITS"]
         lines.append('if [ $# -gt 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then echo S; '
                      'systemctl show -p Id,LoadState,ActiveState,UnitFileState,InvocationID -- "$@" '
@@ -93,7 +123,7 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         lines.append(f'for f in {q(PENDING_DIR)}/*.service; do [ -f "$f" ] && echo "R ${{f##*/}}"; done')
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L {LOCK_TEXT}"; fi')
     if req.version_command:
-        lines += _version_lines(req.version_command, root)
+        lines += _version_lines(req.version_command, root, req.user)
     if req.release_prefix and not root:
         from provisioner.remote.release import releases_probe_lines
 
@@ -111,6 +141,24 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
     lines.append("echo END")
     # `set +e`, not just no -e: the probe may run after the lock script in the same shell (lock_then)
     return sh_script(lines).replace("set -eu\n", "set +e -u\n", 1)
+
+
+def _sections(lines: list[str], stat_lines: list[str], sha_lines: list[str]) -> None:
+    """The STAT and SHA sections of what a user-side probe printed: the only records taken from it."""
+    section: list[str] | None = None
+    for line in lines:
+        if section is None and line in ("STAT", "SHA"):
+            section, end = (stat_lines if line == "STAT" else sha_lines), line + "."
+        elif section is not None and line == end:
+            section = None
+        elif section is not None:
+            section.append(line)
+
+
+def _ask_version(ask: list[str], who: str, group: str) -> list[str]:
+    # a function, so that the here-document of `ocp_as` can sit inside the command substitution that reads it
+    first = ask[0].replace(f"ocp_as {q(who)} {q(group)} ", 'ocp_as "$ocp_who" "$ocp_grp" ', 1)
+    return ["ocp_ask_version() {", first, *ask[1:], "}"]
 
 
 class ProbeParseError(Exception):
@@ -143,36 +191,51 @@ def _files_and_dirs(req: ProbeRequest, root: str, stat_lines: list[str], sha_lin
         if st is None:
             files[path] = ObservedFile(path, False)
         elif st[0].startswith("regular"):
-            files[path] = ObservedFile(path, True, shas.get(path), int(st[1], 8), st[2], st[3])
+            files[path] = ObservedFile(path, True, shas.get(path), int(st[1], 8), st[2], st[3], found="regular file")
         else:
-            files[path] = ObservedFile(path, True, "symlink" if st[0] == "symbolic link" else "not-a-regular-file")
+            files[path] = ObservedFile(path, True, "symlink" if st[0] == "symbolic link" else "not-a-regular-file",
+                                       int(st[1], 8), st[2], st[3], found=st[0])
     for path in req.dirs:
         st = stats.get(path)
         if st is None:
             dirs[path] = ObservedFile(path, False)
         elif st[0] == "directory":
-            dirs[path] = ObservedFile(path, True, "dir", int(st[1], 8), st[2], st[3])
+            dirs[path] = ObservedFile(path, True, "dir", int(st[1], 8), st[2], st[3], found=st[0])
         else:
-            dirs[path] = ObservedFile(path, True, "not-a-directory")
+            dirs[path] = ObservedFile(path, True, "not-a-directory", int(st[1], 8), st[2], st[3], found=st[0])
 
 
-def contents_script(paths: Sequence[str], root: str = "") -> str:
-    """The contents of files (for diffs), base64, as `C <index>` records; big files are left out."""
-    lines = [f"R={q(root)}"]
-    for i, path in enumerate(paths):
+def contents_script(paths: Sequence[str], root: str = "", user: tuple[str, str] | None = None,
+                    user_paths: frozenset[str] = frozenset()) -> str:
+    """The contents of files (for diffs), base64, as `C <index>` records; big files are left out. Files in the
+    service user's tree are read as that user, never as root, and never more than the limit whatever happens."""
+    def read(i: int, path: str) -> str:
         p = f'"$R"{q(path)}'
-        lines.append(f'if [ -f {p} ] && [ "$(stat -c %s -- {p})" -le {CONTENT_LIMIT} ]; then echo "C {i}"; '
-                     f"base64 -w0 < {p}; echo; fi")
+        return (f'if [ -f {p} ] && [ ! -L {p} ] && [ "$(stat -c %s -- {p})" -le {CONTENT_LIMIT} ]; then '
+                f'echo "C {i}"; head -c {CONTENT_LIMIT} -- {p} | base64 -w0; echo; fi')
+
+    mine = user_paths if user else frozenset()
+    lines = [f"R={q(root)}", *(read(i, p) for i, p in enumerate(paths) if p not in mine)]
+    if user and mine:
+        lines += [HELPERS, *as_user(*user, [read(i, p) for i, p in enumerate(paths) if p in mine], root,
+                                    then="|| true")]
     lines.append("echo END")
     return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
 
 
-def parse_contents(paths: Sequence[str], out: str) -> dict[str, bytes]:
+def parse_contents(paths: Sequence[str], out: str, user_paths: frozenset[str] = frozenset()) -> dict[str, bytes]:
     got: dict[str, bytes] = {}
-    lines = out.split("\n")
-    for n, line in enumerate(lines):
-        if line.startswith("C ") and n + 1 < len(lines):
-            got[paths[int(line[2:])]] = base64.b64decode(lines[n + 1])
+    sources = ((root_output(out), lambda p: p not in user_paths), (user_output(out), user_paths.__contains__))
+    for text, allowed in sources:
+        lines = text.split("\n")
+        for n, line in enumerate(lines):
+            if line.startswith("C ") and n + 1 < len(lines) and line[2:].isdigit() and int(line[2:]) < len(paths):
+                path = paths[int(line[2:])]
+                if allowed(path):
+                    try:
+                        got[path] = base64.b64decode(lines[n + 1], validate=True)
+                    except ValueError:
+                        continue
     return got
 
 
@@ -190,7 +253,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
     sha_lines: list[str] = []
     releases: dict[str, str] = {}
     current_release: str | None = None
-    lines = out.split("\n")
+    _sections(user_output(out).split("\n"), stat_lines, sha_lines)
+    lines = root_output(out).split("\n")
     it = iter(range(len(lines)))
     ended = False
     for n in it:
@@ -265,6 +329,11 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
             if port.isdigit():
                 listeners.append(Listener(int(port), None if pid == "-" else int(pid),
                                           None if unit == "-" else unit, comm))
+        elif kind == "UFAIL":
+            user = req.user[0] if req.user else "the service user"
+            raise ProbeParseError(f"{host}: probing the files in {user}'s tree, as {user}, failed (exit {rest.strip()}"
+                                  + (", timed out: a FIFO or a huge file there?" if rest.strip() == "124" else "")
+                                  + ")")
         elif kind == "END":
             ended = True
     if not ended:

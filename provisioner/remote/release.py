@@ -5,8 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provisioner.remote.command import q, sh_script
+from provisioner.remote.trust import HELPERS, safe_lines
 
 STAMP = ".ocp-release"
+INCOMING_DIR = "/var/lib/openclaw-provisioner/incoming"  # pushed tarballs land here (root only), then unpack
+
+
+def incoming_dir_script() -> str:
+    """Where the controller may put a tarball: root's own dir, or (through sudo) a 0700 dir of the SSH user's
+    inside it, since SFTP writes as that user. Prints `DIR <path>`."""
+    d = q(INCOMING_DIR)
+    return sh_script([
+        "R=''", HELPERS, *safe_lines([INCOMING_DIR]), f"install -d -m 0711 {d}", f"[ -d {d} ] && [ ! -L {d} ]",
+        'u=${SUDO_USER:-root}',
+        f'if [ "$u" = root ]; then echo "DIR {INCOMING_DIR}"; else install -d -m 0700 -o "$u" {d}/"$u"; '
+        f'[ ! -L {d}/"$u" ]; echo "DIR {INCOMING_DIR}/$u"; fi',
+    ])
 
 
 def releases_probe_lines(prefix: str) -> list[str]:
@@ -26,6 +40,7 @@ def install_script(prefix: str, version: str, incoming: str, sha256: str, stamp:
     final = f"{prefix}/{version}"
     tmp = f"{prefix}/.{version}.tmp-{run_id}"
     return sh_script([
+        "R=''", HELPERS, *safe_lines([final]),
         f"inc={q(incoming)}; tmp={q(tmp)}",
         "cleanup() { rm -rf -- \"$tmp\"; rm -f -- \"$inc\"; }",
         "trap cleanup EXIT",
@@ -49,6 +64,7 @@ def switch_current_script(prefix: str, version: str) -> str:
     """Point <prefix>/current at a version with one rename (never a moment without a link)."""
     link = f"{prefix}/current"
     return sh_script([
+        "R=''", HELPERS, *safe_lines([link]),
         f"ln -sfn {q(version)} {q(link + '.new')}",
         f"mv -T -- {q(link + '.new')} {q(link)}",
         "echo SWITCHED",
@@ -57,7 +73,7 @@ def switch_current_script(prefix: str, version: str) -> str:
 
 def prune_script(prefix: str, versions: Sequence[str]) -> str:
     lines = [f"rm -rf -- {q(prefix + '/' + v)}" for v in versions]
-    return sh_script([*lines, "echo PRUNED"])
+    return sh_script(["R=''", HELPERS, *safe_lines([prefix + "/x"]), *lines, "echo PRUNED"])
 
 
 def prune_incoming_script(incoming: str) -> str:
@@ -73,6 +89,7 @@ def registry_install_script(prefix: str, version: str, node_version: str, run_id
     tmp = f"{prefix}/.registry-{run_id}"
     final = f"{prefix}/{version}"
     return sh_script([
+        "R=''", HELPERS, *safe_lines([final]),
         f"tmp={q(tmp)}",
         "trap 'rm -rf -- \"$tmp\"' EXIT",
         f"install -d -m 0755 {q(prefix)} \"$tmp\"",

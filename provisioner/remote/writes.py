@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from provisioner.model import DesiredDir, DesiredFile
 from provisioner.remote.command import q, sh_script
 from provisioner.remote.probe import LOCK_PATH, LOCK_TEXT, PENDING_DIR, PREV_DIR, STATE_DIR
+from provisioner.remote.trust import BACKUP_DIR, HELPERS, as_user, safe_lines
 
 TMP_SUFFIX = ".ocp-tmp"
 BUSY_PATH = f"{STATE_DIR}/busy"
@@ -63,50 +64,97 @@ def _heredoc(data: bytes) -> str:
     return f"<<'__OCP_EOF__'\n{b64}__OCP_EOF__"
 
 
+def _user_of(batch_files: Sequence[DesiredFile], batch_dirs: Sequence[DesiredDir]) -> tuple[str, str] | None:
+    mine = [(f.owner, f.group) for f in batch_files if f.as_user] + [(d.owner, d.group) for d in batch_dirs
+                                                                       if d.as_user]
+    return mine[0] if mine else None
+
+
+def _refuse_dir_unless_safe(p: str) -> str:
+    """At the moment of use: stop the whole script, before anything else is touched, if a directory's path
+    now holds a link or another kind of file (it was checked at plan time; this catches a swap since)."""
+    return (f'ocp_p={p}; if [ -L "$ocp_p" ] || {{ [ -e "$ocp_p" ] && [ ! -d "$ocp_p" ]; }}; then '
+            f'echo "REFUSED ${{ocp_p#"$R"}}: not a directory (a link or another file is there now)" >&2; exit 3; fi')
+
+
+def _backup_user(p: str) -> str:
+    # beside the file, in the user's tree: a hard link where the kernel allows it (no copy), else a copy
+    b = f'"${{ocp_f%/*}}/{BACKUP_DIR}/${{ocp_f##*/}}"'
+    return (f'ocp_f={p}; mkdir -p -m 0700 -- "${{ocp_f%/*}}/{BACKUP_DIR}"; '
+            f'if [ -f "$ocp_f" ] && [ ! -L "$ocp_f" ]; then {{ ln -f -- "$ocp_f" {b}.new 2>/dev/null || '
+            f'cp -- "$ocp_f" {b}.new; }} && mv -fT -- {b}.new {b} && rm -f -- {b}.absent; '
+            f'else rm -f -- {b}; : > {b}.absent; fi')
+
+
+def _restore_user(p: str) -> str:
+    b = f'"${{ocp_f%/*}}/{BACKUP_DIR}/${{ocp_f##*/}}"'
+    return (f'ocp_f={p}; if [ -f {b} ] && [ ! -L {b} ]; then cp -- {b} "$ocp_f{TMP_SUFFIX}.restore" && '
+            f'mv -fT -- "$ocp_f{TMP_SUFFIX}.restore" "$ocp_f"; elif [ -e {b}.absent ]; then rm -f -- "$ocp_f"; fi')
+
+
 def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> str:
-    """Phase 1 writes every file to a temp file beside its target and fsyncs it; phase 2 backs up the old
-    files and renames all temps into place. A failure in phase 1 leaves every target untouched."""
-    temps = [f'"$R"{q(f.path + TMP_SUFFIX + "." + batch.run_id)}' for f in batch.files]
+    """Phase 1 writes every file to a temp file beside its target and fsyncs it, and backs up the old files;
+    phase 2 renames all temps into place. A failure in phase 1 leaves every target untouched.
+
+    Targets in the service user's tree (`as_user`) are created, written, backed up (in `.ocp-prev/` beside
+    them) and renamed by sub-scripts that run as that user; root touches only targets whose ancestors are
+    root's alone, checked by `ocp_safe` at the moment of use (see provisioner/remote/trust.py)."""
+    root_files = [f for f in batch.files if not f.as_user]
+    user_files = [f for f in batch.files if f.as_user]
+    user = _user_of(batch.files, batch.dirs)
+    temp = {f.path: f'"$R"{q(f.path + TMP_SUFFIX + "." + batch.run_id)}' for f in batch.files}
     lines = [
         f"R={q(root)}",
+        HELPERS,
+        # nothing is touched before every root-side target, and the tool's own state, proved root's alone
+        *safe_lines([STATE_DIR + "/x", *(f.path for f in root_files), *(d.path for d in batch.dirs if not d.as_user),
+                     *((PREV_DIR + f.path) for f in root_files)]),
         *busy_lines(),
         # directories (and their missing parents) get 0755 unless chmod says otherwise; only file contents are
         # written under umask 077 (a parent made under 077 was root-only, and the gateway could not reach
         # its state dir beneath it)
         "umask 022",
-        # temps are removed on every exit: after phase 2 they are already renamed away
-        "cleanup() { rm -f -- " + " ".join(temps) + "; }" if temps else "cleanup() { :; }",
-        "trap 'cleanup' EXIT",
-        "trap 'exit 130' INT TERM HUP",
     ]
+    # temps are removed on every exit: after phase 2 they are already renamed away
+    drop = ["rm -f -- " + " ".join(temp[f.path] for f in root_files)] if root_files else []
+    if user_files and user:
+        drop += as_user(*user, ["rm -f -- " + " ".join(temp[f.path] for f in user_files)], root, then="|| true")
+    lines += ["cleanup() {", *(drop or [":"]), "}", "trap 'cleanup' EXIT", "trap 'exit 130' INT TERM HUP"]
     if batch.create_user and not root:
         u = q(batch.create_user)
         home = q(batch.user_home or f"/home/{batch.create_user}")
         lines.append(f"getent passwd {u} >/dev/null || useradd --system --create-home --home-dir {home} "
                      f"--shell /usr/sbin/nologin --user-group {u}")
     for d in batch.dirs:
+        if d.as_user:
+            continue
         p = f'"$R"{q(d.path)}'
+        lines.append(_refuse_dir_unless_safe(p))
         if d.ensure_only:
             lines.append(f"[ -d {p} ] || install -d -m 0755 {p}")
             continue
-        lines.append(f"[ -d {p} ] || mkdir -p {p}")
+        lines.append(f"[ -d {p} ] || mkdir -p -m {d.mode:04o} {p}")
         lines.append(f"chmod {d.mode:04o} {p}")
         if chown:
-            lines.append(f"chown {q(d.owner)}:{q(d.group)} {p}")
-    for i, f in enumerate(batch.files):
-        p = f'"$R"{q(f.path)}'
-        lines.append(f"[ -d \"$(dirname {p})\" ] || install -d -m 0755 \"$(dirname {p})\"")
-        lines.append(f"t{i}={temps[i]}")
-        lines.append("umask 077")
-        lines.append(f"base64 -d > \"$t{i}\" {_heredoc(f.content)}")
-        lines.append("umask 022")
-        lines.append(f"chmod {f.mode:04o} \"$t{i}\"")
-        if chown:
-            lines.append(f"chown {q(f.owner)}:{q(f.group)} \"$t{i}\"")
-        lines.append(f"sync -- \"$t{i}\" 2>/dev/null || sync")
-    # phase 2: back up, then rename; renames within one directory are atomic
+            lines.append(f"chown -h {q(d.owner)}:{q(d.group)} {p}")
+    if user and (user_files or any(d.as_user for d in batch.dirs)):
+        sub: list[str] = ["umask 022"]
+        for d in batch.dirs:
+            if not d.as_user:
+                continue
+            p = f'"$R"{q(d.path)}'
+            sub.append(_refuse_dir_unless_safe(p))
+            sub.append(f"[ -d {p} ] || mkdir -p -m {(0o755 if d.ensure_only else d.mode):04o} -- {p}")
+            if not d.ensure_only:
+                sub.append(f"chmod {d.mode:04o} -- {p}")
+        for f in user_files:
+            sub += _temp_lines(f, temp[f.path], chown=False)
+        sub += [_backup_user(f'"$R"{q(f.path)}') for f in user_files]
+        lines += as_user(*user, sub, root)
+    for f in root_files:
+        lines += _temp_lines(f, temp[f.path], chown=chown)
     lines += _mark_pending(batch.pending_units)
-    for f in batch.files:
+    for f in root_files:
         p = f'"$R"{q(f.path)}'
         b = f'"$R"{q(PREV_DIR + f.path)}'
         lines.append(f"install -d -m 0700 \"$(dirname {b})\"")
@@ -115,23 +163,43 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     # only from here on may a failure leave some files new: the executor restores from the backups (made just
     # above, by this run) only after this line; before it the backups may be an earlier run's
     lines.append("echo RENAMING || :")  # with its controller gone the script still finishes the renames
-    for i, f in enumerate(batch.files):
-        lines.append(f'mv -f -- "$t{i}" "$R"{q(f.path)}')
-    parents = sorted({posixpath.dirname(f.path) for f in batch.files})
+    for f in root_files:
+        lines.append(f'mv -fT -- {temp[f.path]} "$R"{q(f.path)}')
+    if user_files and user:
+        lines += as_user(*user, [f'mv -fT -- {temp[f.path]} "$R"{q(f.path)}' for f in user_files], root)
+    parents = sorted({posixpath.dirname(f.path) for f in root_files})
     for parent in parents:
         lines.append(f"sync -- \"$R\"{q(parent)} 2>/dev/null || true")
     lines.append("echo WROTE")
     return sh_script(lines)
 
 
-def restore_script(paths: Sequence[str], root: str = "", *, pending: Sequence[str] = ()) -> str:
-    """Put back the previous version of each path (or remove it when it did not exist before)."""
-    lines = [f"R={q(root)}", *busy_lines(), *_mark_pending(pending)]
-    for path in paths:
+def _temp_lines(f: DesiredFile, t: str, *, chown: bool) -> list[str]:
+    """The new content in a temp file beside the target, mode set before any byte is written (umask 077)."""
+    p = f'"$R"{q(f.path)}'
+    out = [f"[ -d \"$(dirname {p})\" ] || mkdir -p -m 0755 -- \"$(dirname {p})\"", "umask 077",
+           f"base64 -d > {t} {_heredoc(f.content)}", "umask 022", f"chmod {f.mode:04o} -- {t}"]
+    if chown:
+        out.append(f"chown {q(f.owner)}:{q(f.group)} -- {t}")
+    out.append(f"sync -- {t} 2>/dev/null || sync")
+    return out
+
+
+def restore_script(paths: Sequence[str], root: str = "", *, pending: Sequence[str] = (),
+                   user: tuple[str, str] | None = None, user_paths: frozenset[str] = frozenset()) -> str:
+    """Put back the previous version of each path (or remove it when it did not exist before); paths in the
+    service user's tree as that user, from the backups beside them."""
+    mine = [p for p in paths if user and p in user_paths]
+    theirs = [p for p in paths if p not in mine]
+    lines = [f"R={q(root)}", HELPERS, *safe_lines([STATE_DIR + "/x", *theirs, *(PREV_DIR + p for p in theirs)]),
+             *busy_lines(), *_mark_pending(pending)]
+    for path in theirs:
         p = f'"$R"{q(path)}'
         b = f'"$R"{q(PREV_DIR + path)}'
         lines.append(f"if [ -f {b} ]; then cp -p -- {b} {p}{TMP_SUFFIX}.restore && "
-                     f"mv -f -- {p}{TMP_SUFFIX}.restore {p}; elif [ -e {b}.absent ]; then rm -f -- {p}; fi")
+                     f"mv -fT -- {p}{TMP_SUFFIX}.restore {p}; elif [ -e {b}.absent ]; then rm -f -- {p}; fi")
+    if mine and user:
+        lines += as_user(*user, [_restore_user(f'"$R"{q(p)}') for p in mine], root)
     lines.append("echo RESTORED")
     return sh_script(lines)
 
@@ -141,6 +209,8 @@ def lock_script(holder: str, root: str = "", *, force: bool = False) -> str:
     lk = f'"$R"{q(LOCK_PATH)}'
     lines = [
         f"R={q(root)}",
+        HELPERS,
+        *safe_lines([LOCK_PATH]),
         f"mkdir -p \"$R\"{q(STATE_DIR)}",
     ]
     if force:
@@ -175,19 +245,25 @@ def clear_lock_script(holder: str, root: str = "", *, wait: float = 60) -> str:
     new run is that run's. First waits for scripts the dead run left running on the host. Prints CLEARED, FREE,
     BUSY or `HELD <the new holder>`."""
     lk = f'"$R"{q(LOCK_PATH)}'
-    return sh_script([f"R={q(root)}", *busy_lines(wait=wait), f"if [ ! -f {lk} ]; then echo FREE; "
+    return sh_script([f"R={q(root)}", HELPERS, *safe_lines([LOCK_PATH]), *busy_lines(wait=wait),
+                      f"if [ ! -f {lk} ]; then echo FREE; "
                       f"elif [ \"{LOCK_TEXT}\" = {q(holder)} ]; then rm -f -- {lk}; "
                       f"echo CLEARED; else echo \"HELD {LOCK_TEXT}\"; fi"])
 
 
 def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],
-                     remove_units: Sequence[str] = ()) -> str:
-    lines = ["R=''", *busy_lines()]
+                     remove_units: Sequence[str] = (), mount_points: Sequence[str] = ()) -> str:
+    """Stop, remove, reload, enable and (re)start units. A mount point is mounted by systemd as root: every
+    directory above it must be root's alone, or the service user could swap in a link and have root mount
+    the share over a directory of its choice."""
+    lines = ["R=''", HELPERS, *safe_lines([BUSY_PATH, *remove_units, *(PREV_DIR + p for p in remove_units),
+                                           *mount_points]), *busy_lines()]
     for u in stop:
         lines.append(f"systemctl disable --now -- {q(u)} || systemctl stop -- {q(u)} || true")
     for path in remove_units:
         b = q(PREV_DIR + path)
-        lines.append(f"if [ -f {q(path)} ]; then install -d -m 0700 \"$(dirname {b})\"; mv -f -- {q(path)} {b}; fi")
+        lines.append(f"if [ -f {q(path)} ] && [ ! -L {q(path)} ]; then install -d -m 0700 \"$(dirname {b})\"; "
+                     f"mv -fT -- {q(path)} {b}; fi")
     if reload or remove_units:
         lines.append("systemctl daemon-reload")
     if restart or start:

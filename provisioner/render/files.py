@@ -6,6 +6,7 @@ import copy
 import os
 import posixpath
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -235,8 +236,29 @@ def render_host(
         ins = inv.openclaw.install
         release = DesiredRelease(ins.prefix.rstrip("/"), inv.openclaw.version, ins.node_version, ins.source, ins.keep,
                                  ins.allow_downgrade)
-    return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dirs.values(), key=lambda d: d.path)),
+    files, dir_list = _mark_user_tree(svc.user, svc.group, svc.home, files, list(dirs.values()))
+    return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dir_list, key=lambda d: d.path)),
                        tuple(services), release)
+
+
+def _mark_user_tree(user: str, group: str, home: str, files: list[DesiredFile], dirs: list[DesiredDir]
+                    ) -> tuple[list[DesiredFile], list[DesiredDir]]:
+    """Which targets lie in the service user's tree (see provisioner/remote/trust.py): those whose parent is
+    inside its home or inside a directory the tool gives to that user. They are written as the user, so they
+    must be the user's own; a root-owned parent the tool would create inside that tree becomes the user's."""
+    roots = [home] + [d.path for d in dirs if d.owner == user]
+
+    def in_tree(path: str) -> bool:
+        parent = posixpath.dirname(path.rstrip("/"))
+        return any(_inside(parent, r) for r in roots)
+
+    out_dirs = []
+    for d in dirs:
+        if in_tree(d.path):
+            d = replace(d, as_user=True, owner=user, group=group)
+        out_dirs.append(d)
+    out_files = [replace(f, as_user=True) if in_tree(f.path) and f.owner == user else f for f in files]
+    return out_files, out_dirs
 
 
 def _inside(path: str, tree: str) -> bool:

@@ -191,7 +191,7 @@ def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypat
     host = fleet.hosts["gw-1"]
     with SSHTransport.connect("gw-1", host.address, identity_file=str(host.key_path),
                               known_hosts=str(host.known_hosts_path), sock_factory=fleet.lab.connect_socket) as t:
-        schema = host_schema(t, [OC], "2026.9.6")
+        schema = host_schema(t, [OC], "2026.9.6", "openclaw", "openclaw")  # as that user (nobody if absent)
     assert (tmp_path / "openclaw-provisioner/schemas/config.schema.2026.9.6.json").exists()
     issues = check_openclaw_config("2026.9.6", {"gateway": {"mode": "local", "inboundDedupe": {}}}, schema=schema)
     assert [i.path for i in issues] == [("gateway", "inboundDedupe")]

@@ -16,36 +16,52 @@ from provisioner.cache import cache_dir, read_json, write_json
 from provisioner.inventory.model import Host, Inventory
 from provisioner.model import Diagnostic, ObservedHost, Severity
 from provisioner.remote.command import q, sh_script
-from provisioner.remote.connect import run_script
+from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.openclaw_cli import NOBODY, as_user_or_nobody
 from provisioner.remote.transport import Transport
+from provisioner.remote.trust import HELPERS, user_output
 from provisioner.rules.isolation import Ctx, port_span
 
 _VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
 
 
-def config_schema_script(command: Sequence[str]) -> str:
-    """`openclaw config schema` in a throwaway HOME and state dir, so nothing of a gateway's state is touched."""
+def config_schema_script(command: Sequence[str], user: str, group: str, root: str = "") -> str:
+    """`openclaw config schema` as the host's service user (never root, see remote/trust.py; `nobody` while that
+    user does not exist yet), in a throwaway HOME and state dir that the user-side script creates (so that user
+    owns it) and removes: nothing of a gateway's state is touched. `root`: the stand-in root of a local host."""
     cmd = " ".join(q(a) for a in command)
     return sh_script([
-        't=$(mktemp -d)',
-        "trap 'rm -rf \"$t\"' EXIT",
-        f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" {cmd} config schema',
+        f"R={q(root)}",
+        HELPERS,
+        *as_user_or_nobody(user, group, [
+            "t=$(mktemp -d)",
+            "trap 'rm -rf -- \"$t\"' EXIT",
+            f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" '
+            f"OPENCLAW_CONFIG_READONLY=1 {cmd} config schema </dev/null",
+        ], root),
     ])
 
 
-def host_schema(t: Transport, command: Sequence[str], version: str, *, become: bool = False) -> dict[str, Any]:
-    """The config schema of the OpenClaw version a host runs: from the controller's cache, else from the host."""
+def host_schema(t: Transport, command: Sequence[str], version: str, user: str, group: str, *,
+                become: bool = False) -> dict[str, Any]:
+    """The config schema of the OpenClaw version a host runs: from the controller's cache, else from the host,
+    where the CLI runs as `user`:`group` (the host's service user). Only what that user side printed is parsed."""
     if not _VERSION.match(version):
         raise ValueError(f"unexpected OpenClaw version string {version!r}")
     cache = cache_dir("schemas") / f"config.schema.{version}.json"
     cached = read_json(cache)
     if isinstance(cached, dict):
         return cached
-    res = run_script(t, config_schema_script(command), become=become, timeout=300)
+    res = run_script(t, config_schema_script(command, user, group, transport_root(t)), become=become, timeout=300)
     if not res.ok:
         raise RuntimeError(f"`openclaw config schema` failed on {t.host} (exit {res.rc}): {res.err_text()[:300]}")
-    text = res.text()
-    data: dict[str, Any] = json.loads(text[text.index("{"):])
+    text = user_output(res.text())
+    try:
+        data = json.loads(text[text.index("{"):])
+    except ValueError as exc:
+        raise RuntimeError(f"`openclaw config schema` on {t.host} printed no JSON schema: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuntimeError(f"`openclaw config schema` on {t.host} printed no JSON object")
     write_json(cache, data)
     return data
 
@@ -66,7 +82,9 @@ def version_diagnostics(inv: Inventory, host: Host, observed: ObservedHost, t: T
                       f"its configs are checked against what {have} accepts", span, "openclaw-version")
     become = host.ssh.become and host.ssh.user != "root"
     try:
-        schema = None if has_schema(have) else host_schema(t, inv.openclaw.run_command, have, become=become)
+        # as nobody, not the service user: the schema is cached on the controller for every host of that version,
+        # so a hostile service user (who could plant a plugin in the CLI's path) must not be the one who prints it
+        schema = None if has_schema(have) else host_schema(t, inv.openclaw.run_command, have, *NOBODY, become=become)
     except (RuntimeError, ValueError) as exc:
         return [note, Diagnostic(Severity.ERROR, f"cannot read the config schema of OpenClaw {have} on {host.name}: "
                                  f"{exc}", span, "openclaw-version")]

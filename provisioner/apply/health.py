@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from provisioner.inventory.model import Host
 from provisioner.model import DesiredHost, ObservedService
-from provisioner.remote.connect import run_script
+from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.transport import Transport, TransportError
@@ -42,18 +42,20 @@ def _ask(t: Transport, port: int, path: str) -> str:
 
 def gateway_status(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
                    ) -> dict[str, tuple[str, bool]]:
-    """`openclaw gateway status --json` for every instance of the host, as each instance's own user."""
+    """`openclaw gateway status --json` for every instance of the host, run as each instance's own service user
+    (its env file read as data, never sourced by root); only what that user side printed is parsed."""
     insts = [i for i in host.instances if i.port]
     if not insts:
         return {}
     args = ["gateway", "status", "--json", "--timeout", "8000"]
-    res = run_script(t, per_instance_script(insts, command, args), become=become, timeout=180)
+    res = run_script(t, per_instance_script(insts, command, args, transport_root(t)), become=become, timeout=180)
+    err = (res.err_text().splitlines() or [""])[-1]  # e.g. "as openclaw: timed out after 120 s"
     out: dict[str, tuple[str, bool]] = {}
     for inst, text in zip(insts, split_outputs(res.text(), len(insts)), strict=True):
         try:
             doc = json.loads(text[text.index("{"):])
         except ValueError:
-            last = text.strip().splitlines()[-1:] or ["no output"]
+            last = text.strip().splitlines()[-1:] or [f"no output ({err})" if err else "no output"]
             out[inst.name] = (f"status failed: {last[0][:80]}", False)
             continue
         rpc = doc.get("rpc") or {}

@@ -8,7 +8,7 @@ import hmac
 import os
 from pathlib import Path
 
-from provisioner.remote.ssh import _key_types_to_prefer, known_hosts_name, read_known_hosts
+from provisioner.remote.known_hosts import key_types_to_prefer, known_hosts_name, read_known_hosts
 
 KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOqVf0ZbQK6QqNpAmuJ+b0bc5n6GYl3dq7m9k0i0Qy1S"
 
@@ -70,5 +70,5 @@ def test_known_key_types_are_asked_for_first(tmp_path: Path) -> None:
     kh = tmp_path / "known_hosts"
     kh.write_text(f"h ssh-rsa {KEY}\nh ecdsa-sha2-nistp256 {KEY}\n")
     supported = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256")
-    assert _key_types_to_prefer(read_known_hosts(str(kh), "h"), supported) == [
+    assert key_types_to_prefer(read_known_hosts(str(kh), "h"), supported) == [
         "rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp256", "ssh-ed25519"]

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.remote.command import Command
-from provisioner.remote.ssh import SockFactory, SSHTransport, _parse_http, fingerprint, known_hosts_name
+from provisioner.remote.http1 import parse_response
+from provisioner.remote.known_hosts import fingerprint, known_hosts_name
+from provisioner.remote.ssh import SockFactory, SSHTransport
 from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HostKeyError, Transport
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
@@ -393,16 +395,16 @@ def test_http_get_on_a_closed_port_is_a_quick_channel_error(h1: SSHTransport) ->
 
 
 def test_http_responses_are_parsed_whole_chunked_or_refused_when_truncated() -> None:
-    ok = _parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
+    ok = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
     assert (ok.status, ok.body) == (200, b"ok")
-    chunked = _parse_http(b"HTTP/1.1 503 x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
+    chunked = parse_response(b"HTTP/1.1 503 x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
     assert (chunked.status, chunked.body) == (503, b"abcde")
-    assert _parse_http(b"HTTP/1.0 204 No Content\r\n\r\n").body == b""
+    assert parse_response(b"HTTP/1.0 204 No Content\r\n\r\n").body == b""
     for bad in (b"", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", b"SSH-2.0-OpenSSH\r\n\r\n",
                 b"HTTP/1.1 200 OK\r\nContent-"):
         with pytest.raises(ValueError):
-            _parse_http(bad)
+            parse_response(bad)
 
 
 def _remote_free_port(tr: SSHTransport) -> int:

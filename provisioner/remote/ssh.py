@@ -1,22 +1,19 @@
-"""SSH transport: one paramiko connection per host for the run, a channel per command, strict host keys."""
+"""SSH transport: one paramiko connection per host for the run, a channel per command, strict host keys.
+
+The host key is judged by provisioner.remote.known_hosts before logging in; http_get speaks provisioner.remote.http1.
+"""
 
 from __future__ import annotations
 
-import base64
 import errno
-import fcntl
-import hashlib
-import hmac
 import logging
 import os
-import re
 import select
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
@@ -30,18 +27,12 @@ if "invoke" not in sys.modules:
 else:
     import paramiko
 
+from provisioner.remote import http1
 from provisioner.remote.command import Command
-from provisioner.remote.transport import (
-    ChannelError,
-    CommandTimeout,
-    ConnectError,
-    HostKeyError,
-    HttpResponse,
-    Result,
-)
+from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
+from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result
 
 SockFactory = Callable[[str, int, float], socket.socket]
-HostKeyPolicy = Literal["strict", "accept-new"]
 
 _READ_CHUNK = 1 << 20
 # paramiko cuts every send to the peer's max packet size (32 KiB for OpenSSH) anyway
@@ -69,131 +60,6 @@ _MACS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac
 # name instead and the NullHandler keeps it quiet unless the application configures logging.
 _PARAMIKO_LOG = "provisioner.remote.ssh.paramiko"
 logging.getLogger("provisioner.remote.ssh").addHandler(logging.NullHandler())
-
-# flock() excludes other processes and, on local disks, other open()s of this one; on NFS it is emulated
-# with fcntl locks, which are per process, so threads of this process also take this lock.
-_known_hosts_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class KnownKey:
-    """One known_hosts line that matches the host we connect to."""
-
-    path: str
-    lineno: int
-    marker: str | None  # "@revoked", "@cert-authority" or None
-    keytype: str
-    blob: bytes
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.blob)
-
-
-def fingerprint(blob: bytes) -> str:
-    """The key's fingerprint in OpenSSH's default form: SHA256:<unpadded base64>."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
-
-
-def known_hosts_name(address: str, port: int) -> str:
-    # OpenSSH records and looks up "[addr]:port" for every port but 22; plain "addr" means port 22
-    return address if port == 22 else f"[{address}]:{port}"
-
-
-def _pattern_matches(name: str, pattern: str) -> bool:
-    if pattern.startswith("|1|"):
-        # hashed entry: |1|base64(salt)|base64(HMAC-SHA1(salt, name))
-        parts = pattern.split("|")
-        if len(parts) != 4:
-            return False
-        try:
-            salt = base64.b64decode(parts[2], validate=True)
-            digest = base64.b64decode(parts[3], validate=True)
-        except ValueError:
-            return False
-        return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
-    if "*" not in pattern and "?" not in pattern:
-        return name.lower() == pattern.lower()  # the common case, and every connect reads every line
-    # OpenSSH patterns know only * and ?; fnmatch would read "[addr]:port" as a character class
-    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
-    return re.fullmatch(rx, name.lower()) is not None
-
-
-def _host_matches(name: str, patterns: str) -> bool:
-    matched = False
-    for p in patterns.split(","):
-        negated = p.startswith("!")
-        if _pattern_matches(name, p[1:] if negated else p):
-            if negated:
-                return False  # a matching negation overrides every positive match on the line
-            matched = True
-    return matched
-
-
-@dataclass(frozen=True)
-class _KnownLine:
-    lineno: int
-    marker: str | None
-    patterns: str
-    plain: frozenset[str] | None  # the lower-cased names, when the line has only plain names (no *, ?, !, |1|)
-    keytype: str
-    blob: bytes
-
-
-# path -> (the file's bytes, its parsed lines): every connection of a run reads the same known_hosts, and
-# parsing it once per connection made a fleet's connects quadratic in its size. The file is still read on
-# every connect and a parse is reused only for identical bytes, so an edit is seen at once.
-_known_hosts_cache: dict[str, tuple[bytes, tuple[_KnownLine, ...]]] = {}
-_known_hosts_cache_lock = threading.Lock()
-
-
-def _parse_known_hosts(data: bytes) -> tuple[_KnownLine, ...]:
-    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    parsed = []
-    for lineno, raw in enumerate(text.split("\n"), 1):
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        marker = fields.pop(0) if fields[0].startswith("@") else None
-        if len(fields) < 3:
-            continue
-        try:
-            blob = base64.b64decode(fields[2], validate=True)
-        except ValueError:
-            continue  # a damaged line is skipped, as OpenSSH does
-        pats = fields[0]
-        plain = None if any(c in pats for c in "*?!") or "|1|" in pats else frozenset(pats.lower().split(","))
-        parsed.append(_KnownLine(lineno, marker, pats, plain, fields[1], blob))
-    return tuple(parsed)
-
-
-def read_known_hosts(path: str, name: str) -> list[KnownKey]:
-    """The entries of known_hosts file `path` for `name` (see known_hosts_name); [] if the file is missing."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    with _known_hosts_cache_lock:
-        cached = _known_hosts_cache.get(path)
-        if cached is not None and cached[0] == data:
-            lines = cached[1]
-        else:
-            lines = _parse_known_hosts(data)
-            _known_hosts_cache[path] = (data, lines)
-    lname = name.lower()
-    return [KnownKey(path, k.lineno, k.marker, k.keytype, k.blob) for k in lines
-            if (lname in k.plain if k.plain is not None else _host_matches(name, k.patterns))]
-
-
-def _key_types_to_prefer(known: list[KnownKey], supported: Sequence[str]) -> list[str]:
-    # Like OpenSSH, ask first for the key types we already know for this host; otherwise the server may
-    # offer another of its keys and we would take that for a changed key.
-    wanted: list[str] = []
-    for k in known:
-        names = ["rsa-sha2-512", "rsa-sha2-256"] if k.keytype == "ssh-rsa" else [k.keytype]
-        wanted += [n for n in names if n in supported and n not in wanted]
-    return wanted + [t for t in supported if t not in wanted]
 
 
 def _open_socket(host: str, address: str, port: int, timeout: float,
@@ -255,21 +121,20 @@ class SSHTransport:
     @classmethod
     def connect(cls, host: str, address: str, *, port: int = 22, user: str = "root",
                 identity_file: str | None, known_hosts: str | None,
-                host_key_policy: HostKeyPolicy = "strict", connect_timeout: float = 10.0,
-                command_timeout: float = 300.0, sock_factory: SockFactory | None = None) -> SSHTransport:
+                host_key_policy: HostKeyPolicy | Literal["strict", "accept-new"] = HostKeyPolicy.STRICT,
+                connect_timeout: float = 10.0, command_timeout: float = 300.0,
+                sock_factory: SockFactory | None = None) -> SSHTransport:
         """Open one connection, verify the host key (before authenticating) and log in with the key.
 
         known_hosts None means ~/.ssh/known_hosts, as for ssh(1); ~/.ssh/config is never read.
         """
-        if host_key_policy not in ("strict", "accept-new"):
-            raise ValueError(f"host_key_policy must be 'strict' or 'accept-new', not {host_key_policy!r}")
+        try:
+            policy = HostKeyPolicy(host_key_policy)  # a plain string, as from the inventory, works too
+        except ValueError:
+            raise ValueError(f"host_key_policy must be 'strict' or 'accept-new', not {host_key_policy!r}") from None
         kh_path = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
         pkey = _load_identity(host, identity_file)
-        name = known_hosts_name(address, port)
-        try:
-            known = read_known_hosts(kh_path, name)
-        except OSError as e:
-            raise HostKeyError(host, f"cannot read known_hosts {kh_path}: {e.strerror or e}") from None
+        known = known_keys(host, kh_path, address, port)
         sock = _open_socket(host, address, port, connect_timeout, sock_factory)
         t: paramiko.Transport | None = None
         try:
@@ -277,7 +142,7 @@ class SSHTransport:
             t.set_log_channel(_PARAMIKO_LOG)
             t.banner_timeout = t.handshake_timeout = t.auth_timeout = connect_timeout
             opts = t.get_security_options()
-            opts.key_types = _key_types_to_prefer([k for k in known if k.marker is None], opts.key_types)
+            opts.key_types = key_types_to_prefer([k for k in known if k.marker is None], opts.key_types)
             opts.ciphers = [c for c in _CIPHERS if c in opts.ciphers]
             opts.digests = [m for m in _MACS if m in opts.digests]
             try:
@@ -285,7 +150,7 @@ class SSHTransport:
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectError(host, f"SSH handshake with {address}:{port} failed: "
                                          f"{e or type(e).__name__}") from None
-            _verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), host_key_policy)
+            verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), policy)
             try:
                 t.auth_publickey(user, pkey)
             except paramiko.BadAuthenticationType as e:
@@ -381,8 +246,7 @@ class SSHTransport:
 
     def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:
         """GET http://127.0.0.1:<port><path> as seen from the host itself, through a direct-tcpip channel."""
-        if not path.startswith("/") or any(c in path for c in " \r\n\t"):
-            raise ValueError(f"bad HTTP path {path!r}")
+        http1.check_path(path)
         target = f"127.0.0.1:{port} on the host"
         deadline = time.monotonic() + timeout
         self._check_open()
@@ -405,19 +269,8 @@ class SSHTransport:
             raise ChannelError(self.host, f"cannot open a channel to {target}: "
                                           f"{e or type(e).__name__}") from None
         try:
-            request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-            raw = bytearray()
             try:
-                chan.settimeout(max(deadline - time.monotonic(), 0.001))
-                chan.sendall(request.encode("ascii"))
-                while True:
-                    chan.settimeout(max(deadline - time.monotonic(), 0.001))
-                    data = chan.recv(_READ_CHUNK)
-                    if not data:
-                        break
-                    raw += data
-                    if _response_complete(raw):
-                        break  # a server that ignores "Connection: close" must not cost us the timeout
+                raw = http1.exchange(chan, port, path, deadline)
             except TimeoutError:
                 raise CommandTimeout(self.host, f"GET {path} on {target}: no complete response within "
                                                 f"{timeout:g} s") from None
@@ -427,7 +280,7 @@ class SSHTransport:
         finally:
             chan.close()
         try:
-            return _parse_http(bytes(raw))
+            return http1.parse_response(raw)
         except ValueError as e:
             raise ChannelError(self.host, f"GET {path} on {target}: {e}") from None
 
@@ -490,118 +343,6 @@ class SSHTransport:
         return f"<SSHTransport {self.host} {self.user}@{self.address}:{self.port} {state}>"
 
 
-def _parse_http(raw: bytes) -> HttpResponse:
-    if not raw:
-        raise ValueError("connection closed without a response")
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        raise ValueError(f"truncated response ({len(raw)} bytes, no end of headers)")
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not (parts[1].isdigit() and len(parts[1]) == 3):
-        raise ValueError(f"not an HTTP response: {lines[0][:80]!r}")
-    headers = {}
-    for line in lines[1:]:
-        key, _, value = line.partition(b":")
-        headers[key.strip().lower()] = value.strip()
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        body = _dechunk(body)  # HTTP/1.0 peers must not chunk, but a sloppy server costs us nothing
-    elif b"content-length" in headers:
-        want = int(headers[b"content-length"])
-        if len(body) < want:
-            raise ValueError(f"truncated body ({len(body)} of {want} bytes)")
-        body = body[:want]
-    return HttpResponse(status=int(parts[1]), body=body)
-
-
-def _response_complete(raw: bytearray) -> bool:
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        return False
-    m = re.search(rb"\r\ncontent-length:[ \t]*(\d+)", bytes(raw[:end]), re.IGNORECASE)
-    return m is not None and len(raw) - end - 4 >= int(m.group(1))
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = bytearray()
-    pos = 0
-    while True:
-        eol = data.find(b"\r\n", pos)
-        if eol < 0:
-            raise ValueError("truncated chunked body")
-        size = int(data[pos:eol].split(b";")[0], 16)
-        if size == 0:
-            return bytes(out)
-        start = eol + 2
-        if len(data) < start + size:
-            raise ValueError("truncated chunked body")
-        out += data[start:start + size]
-        pos = start + size + 2
-
-
 def _show(cmd: Command) -> str:
     text = cmd.shell()
     return f"`{text}`" if len(text) <= _CMD_IN_MESSAGE else f"`{text[:_CMD_IN_MESSAGE]}...`"
-
-
-# ---- host keys ------------------------------------------------------------------------------------
-
-
-def _verify_host_key(host: str, address: str, port: int, path: str, known: list[KnownKey],
-                     offered: paramiko.PKey, policy: HostKeyPolicy) -> None:
-    name = known_hosts_name(address, port)
-    if _judge(host, name, known, offered) == "known":
-        return
-    if policy == "strict":
-        fp = fingerprint(offered.asbytes())
-        raise HostKeyError(host, f"{name} is not in known_hosts {path} (it offers {offered.get_name()} "
-                                 f"{fp}); after checking that fingerprint add it with `ssh-keyscan -p {port} "
-                                 f"{address} >> {path}`, or set host_key_policy: accept-new")
-    _record_new_key(host, name, path, offered)
-
-
-def _judge(host: str, name: str, known: list[KnownKey],
-           offered: paramiko.PKey) -> Literal["known", "unknown"]:
-    """'known' or 'unknown'; a changed or revoked key raises HostKeyError under every policy."""
-    blob = offered.asbytes()
-    for k in known:
-        if k.marker == "@revoked" and k.blob == blob:
-            raise HostKeyError(host, f"the key {name} offers ({fingerprint(blob)}) is marked @revoked in "
-                                     f"{k.path} line {k.lineno}")
-    plain = [k for k in known if k.marker is None]
-    if any(k.blob == blob for k in plain):
-        return "known"
-    if plain:
-        expected = "; ".join(f"{k.keytype} {k.fingerprint} ({k.path} line {k.lineno})" for k in plain)
-        raise HostKeyError(host, f"HOST KEY CHANGED for {name}: known_hosts expects {expected}; the host "
-                                 f"offered {offered.get_name()} {fingerprint(blob)}. Refusing to connect: "
-                                 f"this may be an attack; if the host was reinstalled, remove the old entry "
-                                 f"(ssh-keygen -R '{name}' -f {plain[0].path}) and add the new key")
-    return "unknown"
-
-
-def _record_new_key(host: str, name: str, path: str, key: paramiko.PKey) -> None:
-    """accept-new: append the unknown host's key, under a lock so parallel connections neither
-    corrupt the file nor record two different keys for one host."""
-    try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-    except OSError as e:
-        raise HostKeyError(host, f"cannot record the key of {name} in {path}: {e.strerror}") from None
-    try:
-        with _known_hosts_lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # re-read under the lock: a parallel connection may have recorded this host meanwhile
-            if _judge(host, name, read_known_hosts(path, name), key) == "known":
-                return
-            size = os.fstat(fd).st_size
-            lead = b""
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                lead = b"\n"  # never glue our entry onto a last line that lacks its newline
-            line = f"{name} {key.get_name()} {key.get_base64()}\n".encode("ascii")
-            os.write(fd, lead + line)  # one O_APPEND write
-            os.fsync(fd)
-    except OSError as e:
-        raise HostKeyError(host, f"cannot record the key of {name} in {path}: {e.strerror}") from None
-    finally:
-        os.close(fd)  # also drops the flock

@@ -10,9 +10,11 @@ from importlib import resources
 from typing import Any
 
 from provisioner.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, emit_json, no_color
+from provisioner.core.changes import ChangeKind, Plan
+from provisioner.core.desired import DesiredHost
+from provisioner.core.diagnostics import Diagnostic, Severity
 from provisioner.inventory.model import Host, Inventory
 from provisioner.inventory.select import LimitError, select
-from provisioner.model import DesiredHost, Diagnostic, Plan, Severity
 from provisioner.output.diagnostics import diagnostic_json, format_diagnostic, summary_line
 from provisioner.output.style import Style, stderr_style
 from provisioner.validate import Validated, validate_file
@@ -157,10 +159,11 @@ def owned_by_caller(dh: DesiredHost) -> DesiredHost:
 def _without_removals(plan: Plan) -> Plan:
     from dataclasses import replace
 
-    from provisioner.model import Action
+    from provisioner.core.changes import Action
 
     return replace(plan, hosts=tuple(
-        replace(h, changes=tuple(c for c in h.changes if not (c.kind == "service" and c.action is Action.STOP)))
+        replace(h, changes=tuple(c for c in h.changes
+                                 if not (c.kind is ChangeKind.SERVICE and c.action is Action.STOP)))
         for h in plan.hosts))
 
 
@@ -341,7 +344,7 @@ def _dedupe_proof(args: argparse.Namespace, prep: _Prepared, fleet: Any, when: s
 
 def _playbook(args: argparse.Namespace) -> Any:
     from provisioner.apply.rollout import Playbook
-    from provisioner.model import ProvisionError
+    from provisioner.core.diagnostics import ProvisionError
     from provisioner.playbook import load_playbook
 
     if not args.playbook:
@@ -369,7 +372,7 @@ def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
     if made_with is None:
         # a plan file of an older version: its file fingerprints are plain sha256 digests, which nothing matches now
         if any((c.before or "").startswith("sha256:") or (c.after or "").startswith("sha256:")
-               for hp in saved.hosts for c in hp.changes if c.kind == "file"):
+               for hp in saved.hosts for c in hp.changes if c.kind is ChangeKind.FILE):
             return "this plan was made by an older version of the tool (unkeyed file fingerprints); run plan again"
     else:
         try:
@@ -383,7 +386,7 @@ def _check_saved(saved: Plan, prep: _Prepared) -> str | None:
     desired_fp = {(h, f.path): desired_fingerprint(f) for h, dh in prep.desired.items() for f in dh.files}
     for hp in saved.hosts:
         for c in hp.changes:
-            if c.kind == "file" and desired_fp.get((c.host, c.target)) != c.after:
+            if c.kind is ChangeKind.FILE and desired_fp.get((c.host, c.target)) != c.after:
                 return (f"{c.host}:{c.target} would not be what the plan says (a secret or the tool changed "
                         "since); make a new plan")
     return None

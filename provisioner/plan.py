@@ -7,20 +7,17 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from provisioner.model import (
-    Action,
-    Change,
+from provisioner.core.changes import Action, Change, ChangeKind, HostPlan
+from provisioner.core.desired import (
     DesiredDir,
     DesiredFile,
     DesiredHost,
     DesiredRelease,
     DesiredService,
     FileKind,
-    HostPlan,
-    ObservedFile,
-    ObservedHost,
-    ObservedService,
+    Manager,
 )
+from provisioner.core.observed import ObservedFile, ObservedHost, ObservedService
 
 ABSENT = "absent"
 REDACTED = "<redacted>"
@@ -126,17 +123,17 @@ def _plan_release(h: str, r: DesiredRelease, observed: ObservedHost) -> tuple[li
     if release_fingerprint(have) != wanted:
         how = "pushed from the controller's cache" if r.source == "push" else "from the npm registry, on the host"
         out.append(Change(h, None, r.dir, Action.CREATE, f"install OpenClaw {r.version} with node {r.node_version}, "
-                          f"{how}", release_fingerprint(have), wanted, kind="release"))
+                          f"{how}", release_fingerprint(have), wanted, kind=ChangeKind.RELEASE))
     if current != r.version:
         out.append(Change(h, None, f"{r.prefix}/current", Action.UPDATE, f"switch current {current or '(none)'} -> "
                           f"{r.version} once the gateways are healthy on it", current or ABSENT, r.version,
-                          kind="release-link"))
+                          kind=ChangeKind.RELEASE_LINK))
     keep = {r.version, *([current] if current else [])}
     older = sorted((v for v in observed.releases if v not in keep), key=version_key, reverse=True)
     room = max(r.keep - len(keep), 0)
     for v in older[room:]:
         out.append(Change(h, None, f"{r.prefix}/{v}", Action.DELETE, f"prune: keep {r.keep} release(s) for rollback",
-                          release_fingerprint(observed.releases[v]), ABSENT, kind="release"))
+                          release_fingerprint(observed.releases[v]), ABSENT, kind=ChangeKind.RELEASE))
     return out, None
 
 
@@ -150,7 +147,7 @@ def plan_host(desired: DesiredHost, observed: ObservedHost, *, manage_services: 
         changes += release_changes
     if desired.service_user and not observed.users.get(desired.service_user, True):
         changes.append(Change(h, None, desired.service_user, Action.CREATE_USER,
-                              f"service user {desired.service_user} does not exist", kind="user"))
+                              f"service user {desired.service_user} does not exist", kind=ChangeKind.USER))
     changes += _plan_dirs(h, desired.dirs, observed)
     file_changes = _plan_files(h, desired.files, observed)
     changes += file_changes
@@ -168,20 +165,22 @@ def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> li
         before = dir_fingerprint(o)
         after = f"dir mode:{d.mode:04o} owner:{d.owner}:{d.group}"
         if o is None or not o.exists:
-            out.append(Change(h, d.instance, d.path, Action.CREATE, "directory is missing", before, after, kind="dir"))
+            out.append(Change(h, d.instance, d.path, Action.CREATE, "directory is missing", before, after,
+                              kind=ChangeKind.DIR))
         elif o.sha256 != "dir":
             out.append(Change(h, d.instance, d.path, Action.REFUSE, f"{_found(o)} where a directory belongs; the "
-                              "tool will not replace or follow it: remove it by hand", before, after, kind="dir"))
+                              "tool will not replace or follow it: remove it by hand", before, after,
+                              kind=ChangeKind.DIR))
         elif d.as_user and o.owner != d.owner:
             out.append(Change(h, d.instance, d.path, Action.REFUSE, f"is owned by {o.owner}:{o.group}, not "
                               f"{d.owner}: inside {d.owner}'s tree the tool acts only as {d.owner} and cannot take "
                               f"it over (chown -R {d.owner} it by hand if it should be {d.owner}'s)", before, after,
-                              kind="dir"))
+                              kind=ChangeKind.DIR))
         elif d.ensure_only:
             continue
         elif before != after:
             out.append(Change(h, d.instance, d.path, Action.UPDATE, _attr_reason(o, d.mode, d.owner, d.group),
-                              before, after, kind="dir"))
+                              before, after, kind=ChangeKind.DIR))
     return out
 
 
@@ -241,7 +240,7 @@ def _plan_services(h: str, services: Iterable[DesiredService], observed: Observe
                    changed: set[str]) -> list[Change]:
     out = []
     for s in services:
-        if s.manager != "systemd":
+        if s.manager is not Manager.SYSTEMD:
             continue
         o = observed.services.get(s.unit)
         before = service_fingerprint(o)
@@ -250,24 +249,24 @@ def _plan_services(h: str, services: Iterable[DesiredService], observed: Observe
         if not s.enabled:
             if active or (o is not None and o.enabled == "enabled"):
                 out.append(Change(h, s.instance, s.unit, Action.STOP, "instance has enabled: false in the inventory",
-                                  before, "unit:stopped/disabled", kind="service"))
+                                  before, "unit:stopped/disabled", kind=ChangeKind.SERVICE))
             continue
         if touched:
             names = ", ".join(p.rsplit("/", 1)[-1] for p in touched)
             action = Action.RESTART if active else Action.START
             out.append(Change(h, s.instance, s.unit, action, f"{names} changed", before, "unit:loaded/active/enabled",
-                              kind="service"))
+                              kind=ChangeKind.SERVICE))
         elif s.unit in observed.pending_restart and active:
             out.append(Change(h, s.instance, s.unit, Action.RESTART, "an earlier run wrote its files and was cut off "
                               "before restarting it: it still runs the previous ones", before,
-                              "unit:loaded/active/enabled", kind="service"))
+                              "unit:loaded/active/enabled", kind=ChangeKind.SERVICE))
         elif not active:
             state = o.active_state if o else "unknown"
             out.append(Change(h, s.instance, s.unit, Action.START, f"unit is {state}", before,
-                              "unit:loaded/active/enabled", kind="service"))
+                              "unit:loaded/active/enabled", kind=ChangeKind.SERVICE))
         elif o is not None and o.enabled != "enabled":
             out.append(Change(h, s.instance, s.unit, Action.START, f"unit is {o.enabled}, not enabled", before,
-                              "unit:loaded/active/enabled", kind="service"))
+                              "unit:loaded/active/enabled", kind=ChangeKind.SERVICE))
     return out
 
 
@@ -279,5 +278,6 @@ def _plan_removed(h: str, desired: DesiredHost, observed: ObservedHost) -> list[
             continue
         o = observed.services.get(unit)
         out.append(Change(h, None, unit, Action.STOP, "instance is no longer in the inventory: stop and disable it "
-                          "(its state directory is kept)", service_fingerprint(o), "unit:removed", kind="service"))
+                          "(its state directory is kept)", service_fingerprint(o), "unit:removed",
+                          kind=ChangeKind.SERVICE))
     return out

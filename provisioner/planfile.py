@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.model import Action, Change, HostPlan, Plan
+from provisioner.core.changes import Action, Change, ChangeKind, HostPlan, Plan
 
 FORMAT = "openclaw-provisioner-plan/1"
 
@@ -35,7 +35,7 @@ def change_json(c: Change) -> dict[str, Any]:
     return {
         "host": c.host,
         "instance": c.instance,
-        "kind": c.kind,
+        "kind": c.kind.value,
         "target": c.target,
         "action": c.action.value,
         "reason": c.reason,
@@ -96,7 +96,7 @@ def loads(text: str) -> Plan:
         for h in data["hosts"]:
             changes = [
                 Change(c["host"], c["instance"], c["target"], Action(c["action"]), c["reason"], c["before"], c["after"],
-                       c.get("diff", ""), c["kind"])
+                       c.get("diff", ""), ChangeKind(c["kind"]))
                 for c in h["changes"]
             ]
             hosts.append(HostPlan(h["host"], tuple(changes), h.get("error"), h.get("locked_by")))

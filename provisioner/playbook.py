@@ -8,8 +8,8 @@ from importlib import resources
 from typing import Any
 
 from provisioner.apply.rollout import Playbook
+from provisioner.core.diagnostics import Diagnostic, ProvisionError, Severity
 from provisioner.inventory.yamlsource import load_yaml
-from provisioner.model import Diagnostic, ProvisionError, Severity
 
 
 @lru_cache(maxsize=1)

@@ -6,10 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 from provisioner.inventory.build import build_inventory
 from provisioner.inventory.model import Instance, Inventory
 from provisioner.inventory.yamlsource import load_yaml
-from provisioner.model import Diagnostic, Severity, SourceSpan
 from provisioner.rules.isolation import Ctx, check_isolation
 
 

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from provisioner.cache import cache_dir, read_json, write_json
-from provisioner.model import Diagnostic, Severity, SourceSpan
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 
 FORMAT = 1
 

@@ -14,16 +14,10 @@ import pytest
 
 from provisioner import digests
 from provisioner.commands import _check_saved
-from provisioner.model import (
-    Action,
-    DesiredFile,
-    DesiredHost,
-    DesiredService,
-    FileKind,
-    ObservedFile,
-    ObservedHost,
-    Plan,
-)
+from provisioner.core.changes import Action, Plan
+from provisioner.core.desired import DesiredFile, DesiredHost, DesiredService, FileKind
+from provisioner.core.observed import ObservedFile, ObservedHost
+from provisioner.core.policies import Manager
 from provisioner.output.plan_view import render_plan
 from provisioner.output.style import Style
 from provisioner.plan import desired_fingerprint, observed_fingerprint, plan_host
@@ -76,7 +70,7 @@ def observed(f: DesiredFile, content: bytes | None = None, *, fetched: bool = Tr
 
 
 def desired_host(*files: DesiredFile) -> DesiredHost:
-    svc = DesiredService("h", "main", "openclaw-gateway-main.service", "systemd", "openclaw", 18789,
+    svc = DesiredService("h", "main", "openclaw-gateway-main.service", Manager.SYSTEMD, "openclaw", 18789,
                          tuple(f.path for f in files))
     return DesiredHost("h", "openclaw", "/home/openclaw", files, (), (svc,))
 

@@ -11,7 +11,10 @@ import time
 import pytest
 
 from provisioner.apply.locks import Liveness, controller_id, liveness, new_holder, parse_holder, refusal
-from provisioner.model import Action, DesiredHost, DesiredService, ObservedHost, ObservedService
+from provisioner.core.changes import Action
+from provisioner.core.desired import DesiredHost, DesiredService
+from provisioner.core.observed import ObservedHost, ObservedService
+from provisioner.core.policies import Manager
 from provisioner.plan import plan_host
 from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
 
@@ -54,7 +57,7 @@ def test_a_holder_this_controller_cannot_check_is_never_called_dead(raw: str) ->
 
 
 def _host(active: str = "active") -> tuple[DesiredHost, ObservedHost]:
-    svc = DesiredService("h", "main", "gw-main.service", "systemd", "oc", 18789, ())
+    svc = DesiredService("h", "main", "gw-main.service", Manager.SYSTEMD, "oc", 18789, ())
     desired = DesiredHost("h", "oc", "/home/oc", (), (), (svc,))
     observed = ObservedHost("h", services={"gw-main.service": ObservedService(
         "gw-main.service", "loaded", active, "enabled")})

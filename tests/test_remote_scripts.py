@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.model import DesiredDir, DesiredFile, FileKind
+from provisioner.core.desired import DesiredDir, DesiredFile, FileKind
 from provisioner.remote.connect import whole
 from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.writes import TMP_SUFFIX, WriteBatch, write_script

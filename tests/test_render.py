@@ -8,7 +8,7 @@ from pathlib import Path
 
 import json5
 
-from provisioner.model import FileKind
+from provisioner.core.desired import FileKind
 from provisioner.render.files import env_quote, exec_arg, render_inventory
 from provisioner.validate import validate_text
 

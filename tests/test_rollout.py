@@ -51,7 +51,9 @@ def test_shipped_playbooks_load() -> None:
 
 
 def test_release_plan_installs_switches_and_prunes_but_never_the_current_link() -> None:
-    from provisioner.model import Action, DesiredHost, DesiredRelease, ObservedHost
+    from provisioner.core.changes import Action
+    from provisioner.core.desired import DesiredHost, DesiredRelease
+    from provisioner.core.observed import ObservedHost
     from provisioner.plan import plan_host
 
     r = DesiredRelease("/opt/openclaw", "2026.9.6", "24.21.0", "push", keep=2)

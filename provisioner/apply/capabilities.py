@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from provisioner.cache import cache_dir, read_json, write_json
+from provisioner.core.diagnostics import Diagnostic, Severity
+from provisioner.core.observed import ObservedHost
 from provisioner.inventory.model import Host, Inventory
-from provisioner.model import Diagnostic, ObservedHost, Severity
 from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.openclaw_cli import NOBODY, as_user_or_nobody

@@ -12,8 +12,10 @@ from typing import Any
 
 from provisioner.apply.facts import recheck_request, user_side
 from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder, refusal
+from provisioner.core.changes import Action, Change, ChangeKind, HostPlan
+from provisioner.core.desired import DesiredHost, DesiredRelease
+from provisioner.core.observed import ObservedHost
 from provisioner.install.release import Artifact
-from provisioner.model import Action, Change, DesiredHost, DesiredRelease, HostPlan, ObservedHost
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
 from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
@@ -81,17 +83,17 @@ def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
     """Targets whose observed state is not what the plan was made against."""
     out = []
     for c in planned.changes:
-        if c.kind == "file":
+        if c.kind is ChangeKind.FILE:
             if c.target not in observed.files:
                 continue  # not re-checked: an unchanged file of a plan made in this same run
             now = observed_fingerprint(observed.files.get(c.target))
-        elif c.kind == "dir":
+        elif c.kind is ChangeKind.DIR:
             if c.target not in observed.dirs:
                 continue
             now = dir_fingerprint(observed.dirs.get(c.target))
-        elif c.kind == "release":
+        elif c.kind is ChangeKind.RELEASE:
             now = release_fingerprint(observed.releases.get(c.target.rsplit("/", 1)[-1]))
-        elif c.kind == "release-link":
+        elif c.kind is ChangeKind.RELEASE_LINK:
             now = observed.current_release or ABSENT
         else:
             continue
@@ -178,25 +180,25 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         return HostResult(h, HostStatus.REFUSED, "host changed since the plan was made: " + ", ".join(moved[:5])
                           + (" ..." if len(moved) > 5 else "") + "; run plan again")
     todo = [c for c in planned.changes if c.action is not Action.NOOP]
-    file_targets = {c.target for c in todo if c.kind == "file"}
-    dir_targets = {c.target for c in todo if c.kind == "dir"}
+    file_targets = {c.target for c in todo if c.kind is ChangeKind.FILE}
+    dir_targets = {c.target for c in todo if c.kind is ChangeKind.DIR}
     files = [f for f in desired.files if f.path in file_targets]
     dirs = [d for d in desired.dirs if d.path in dir_targets]
-    user = next((c.target for c in todo if c.kind == "user"), None)
-    svc_changes = [] if root else [c for c in todo if c.kind == "service"]
+    user = next((c.target for c in todo if c.kind is ChangeKind.USER), None)
+    svc_changes = [] if root else [c for c in todo if c.kind is ChangeKind.SERVICE]
     restart = [c.target for c in svc_changes if c.action is Action.RESTART]
     start = [c.target for c in svc_changes if c.action is Action.START]
     stop = [c.target for c in svc_changes if c.action is Action.STOP]
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
                        run_id=uuid.uuid4().hex[:8], pending_units=restart + start)
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
-    install = [c for c in todo if c.kind == "release" and c.action is Action.CREATE]
+    install = [c for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.CREATE]
     if install and desired.release is not None:
         failure = _install_release(t, desired.release, become, say, result, release_artifact)
         if failure:
             return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
                               transferred=result.transferred)
-    last = not svc_changes and not any(c.kind in ("release", "release-link") for c in todo)
+    last = not svc_changes and not any(c.kind in (ChangeKind.RELEASE, ChangeKind.RELEASE_LINK) for c in todo)
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")
         script = write_script(batch, root, chown=not root)
@@ -287,10 +289,10 @@ def _finish_release(t: Transport, desired: DesiredHost, todo: list[Change], beco
     r = desired.release
     if r is None:
         return
-    if any(c.kind == "release-link" for c in todo):
+    if any(c.kind is ChangeKind.RELEASE_LINK for c in todo):
         say(t.host, f"current -> {r.version}")
         run_script(t, switch_current_script(r.prefix, r.version), become=become)
-    old = [c.target.rsplit("/", 1)[-1] for c in todo if c.kind == "release" and c.action is Action.DELETE]
+    old = [c.target.rsplit("/", 1)[-1] for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.DELETE]
     if old:
         run_script(t, prune_script(r.prefix, old), become=become)
 

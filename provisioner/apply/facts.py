@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from provisioner.model import Action, DesiredHost, HostPlan, ObservedHost
+from provisioner.core.changes import Action, ChangeKind, HostPlan
+from provisioner.core.desired import DesiredHost
+from provisioner.core.observed import ObservedHost
+from provisioner.core.policies import Manager
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
@@ -21,7 +24,7 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
     # only root's own unit directories: a user-side one (systemd-user units) is the service user's to fill
     unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")
                         and not f.as_user} | {"/etc/systemd/system"})
-    systemd = any(s.manager == "systemd" for s in desired.services) or not desired.services
+    systemd = any(s.manager is Manager.SYSTEMD for s in desired.services) or not desired.services
     return ProbeRequest(
         files=tuple(f.path for f in desired.files),
         dirs=tuple(d.path for d in desired.dirs),
@@ -51,10 +54,11 @@ def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool
     changing = [c for c in planned.changes if everything or c.action is not Action.NOOP]
     kinds = {c.kind for c in changing}
     return ProbeRequest(
-        files=tuple(c.target for c in changing if c.kind == "file"),
-        dirs=tuple(c.target for c in changing if c.kind == "dir"),
+        files=tuple(c.target for c in changing if c.kind is ChangeKind.FILE),
+        dirs=tuple(c.target for c in changing if c.kind is ChangeKind.DIR),
         systemd=False,
-        release_prefix=desired.release.prefix if desired.release and kinds & {"release", "release-link"} else None,
+        release_prefix=(desired.release.prefix if desired.release and kinds & {ChangeKind.RELEASE,
+                                                                                 ChangeKind.RELEASE_LINK} else None),
         **user_side(desired),
     )
 

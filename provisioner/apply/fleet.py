@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from provisioner.apply.facts import gather
+from provisioner.core.changes import HostPlan, Plan
+from provisioner.core.desired import DesiredHost
+from provisioner.core.observed import ObservedHost
+from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host, Inventory
-from provisioner.model import DesiredHost, HostPlan, ObservedHost, Plan
 from provisioner.plan import plan_host
 from provisioner.remote.connect import SockFactory, open_transport, transport_root
 from provisioner.remote.transport import Transport, TransportError
@@ -77,11 +80,11 @@ def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
     def one(h: Host) -> HostPlan:
         t = fleet.transport(h)
         obs = gather(t, desired[h.name], become=h.ssh.become and h.ssh.user != "root",
-                     version_command=fleet.inv.openclaw.run_command if h.service.manager != "none" else (),
+                     version_command=fleet.inv.openclaw.run_command if h.service.manager is not Manager.NONE else (),
                      listeners=True)
         if observed_out is not None:
             observed_out[h.name] = obs
-        manage = not transport_root(t) and h.service.manager == "systemd"
+        manage = not transport_root(t) and h.service.manager is Manager.SYSTEMD
         return plan_host(desired[h.name], obs, manage_services=manage)
 
     results = fleet.each(hosts, one)

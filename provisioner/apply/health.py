@@ -6,8 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from provisioner.core.desired import DesiredHost
+from provisioner.core.observed import ObservedService
+from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host
-from provisioner.model import DesiredHost, ObservedService
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
@@ -71,7 +73,7 @@ def gateway_status(t: Transport, host: Host, command: Sequence[str], *, become: 
 
 def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, host: Host | None = None,
                 command: Sequence[str] = ()) -> list[InstanceHealth]:
-    units = tuple(s.unit for s in desired.services if s.manager == "systemd")
+    units = tuple(s.unit for s in desired.services if s.manager is Manager.SYSTEMD)
     services: dict[str, ObservedService] = {}
     if units:
         req = ProbeRequest(units=units, unit_dirs=())
@@ -82,7 +84,7 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
     out = []
     for s in desired.services:
         o = services.get(s.unit)
-        state = "unmanaged" if s.manager != "systemd" else (o.active_state if o and o.load_state == "loaded"
+        state = "unmanaged" if s.manager is not Manager.SYSTEMD else (o.active_state if o and o.load_state == "loaded"
                                                               else "not-found")
         said, ok = cli.get(s.instance, ("not asked", None))
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),

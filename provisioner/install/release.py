@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from provisioner.model import ProvisionError
+from provisioner.core.diagnostics import ProvisionError
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import posixpath
 import re
 from typing import Any
 
+from provisioner.core.policies import HostKeyPolicy, Manager
 from provisioner.inventory.model import (
     DedupeMount,
     DedupeSettings,
@@ -127,12 +128,13 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
                 **ssh.__dict__,
                 "identity_file": _local_path(ssh.identity_file, base_dir),
                 "known_hosts": _local_path(ssh.known_hosts, base_dir),
+                "host_key_policy": HostKeyPolicy(ssh.host_key_policy),
             }
         )
         svc_raw, _ = layer([(lay.get("service") or {}, (*at, "service")) for lay, at in layers_of])
         user = svc_raw.get("user", "openclaw")
         service = ServiceSettings(
-            manager=svc_raw.get("manager", "systemd"),
+            manager=Manager(svc_raw.get("manager", "systemd")),
             user=user,
             group=svc_raw.get("group", user),
             home=normalise_path(svc_raw.get("home") or ("/root" if user == "root" else f"/home/{user}"), "/"),

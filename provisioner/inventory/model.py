@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.core.diagnostics import SourceSpan
+from provisioner.core.policies import HostKeyPolicy, Manager
 from provisioner.inventory.yamlsource import DocPath, SpanTable
-from provisioner.model import SourceSpan
 
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
 
@@ -28,7 +29,7 @@ class SSHSettings:
     port: int = 22
     identity_file: str | None = "~/.ssh/id_ed25519"
     known_hosts: str | None = "~/.ssh/known_hosts"
-    host_key_policy: str = "strict"
+    host_key_policy: HostKeyPolicy = HostKeyPolicy.STRICT
     become: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 300.0
@@ -36,7 +37,7 @@ class SSHSettings:
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    manager: str = "systemd"
+    manager: Manager = Manager.SYSTEMD
     user: str = "openclaw"
     group: str = "openclaw"
     home: str = "/home/openclaw"

@@ -14,7 +14,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provisioner.model import Diagnostic, Severity, SourceSpan
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 
 DocPath = tuple[str | int, ...]
 

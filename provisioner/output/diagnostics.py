@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.model import Diagnostic, SourceSpan
+from provisioner.core.diagnostics import Diagnostic, SourceSpan
 from provisioner.output.style import Style
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.model import Action, Plan
+from provisioner.core.changes import Action, Plan
 from provisioner.output.style import Style
 from provisioner.planfile import summary_counts
 

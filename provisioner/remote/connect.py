@@ -30,7 +30,7 @@ def open_transport(host: Host, *, offline_dir: str | None = None, sock_factory: 
         user=host.ssh.user,
         identity_file=host.ssh.identity_file,
         known_hosts=host.ssh.known_hosts,
-        host_key_policy="accept-new" if host.ssh.host_key_policy == "accept-new" else "strict",
+        host_key_policy=host.ssh.host_key_policy,
         connect_timeout=host.ssh.connect_timeout,
         command_timeout=host.ssh.command_timeout,
         sock_factory=sock_factory,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from provisioner.model import Listener, ObservedFile, ObservedHost, ObservedService
+from provisioner.core.observed import Listener, ObservedFile, ObservedHost, ObservedService
 from provisioner.remote.command import q, sh_script
 from provisioner.remote.trust import HELPERS, as_user, root_output, user_output
 

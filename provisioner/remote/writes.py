@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from provisioner.model import DesiredDir, DesiredFile
+from provisioner.core.desired import DesiredDir, DesiredFile
 from provisioner.remote.command import q, sh_script
 from provisioner.remote.probe import LOCK_PATH, LOCK_TEXT, PENDING_DIR, PREV_DIR, STATE_DIR
 from provisioner.remote.trust import BACKUP_DIR, HELPERS, as_user, safe_lines

@@ -12,8 +12,16 @@ from typing import Any
 
 import json5
 
+from provisioner.core.desired import (
+    DesiredDir,
+    DesiredFile,
+    DesiredHost,
+    DesiredRelease,
+    DesiredService,
+    FileKind,
+    Manager,
+)
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
-from provisioner.model import DesiredDir, DesiredFile, DesiredHost, DesiredRelease, DesiredService, FileKind
 
 CONFIG_HEADER = (
     "// Managed by openclaw-provisioner: do not edit by hand, `provision apply` overwrites this file.\n"
@@ -149,7 +157,7 @@ def render_env(inst: Instance, secrets: SecretLookup | Callable[[SecretRef], str
 
 
 def unit_file_path(inst: Instance) -> str:
-    if inst.service.manager == "systemd-user":
+    if inst.service.manager is Manager.SYSTEMD_USER:
         return posixpath.join(inst.service.home, ".config/systemd/user", inst.unit)
     return posixpath.join("/etc/systemd/system", inst.unit)
 
@@ -159,13 +167,15 @@ def dedupe_mount(inv: Inventory, host: Host) -> tuple[DesiredFile, DesiredServic
     from provisioner.dedupe.mountunit import render_mount_unit, unit_name
 
     dd = inv.dedupe
-    if dd is None or dd.mount is None or host.service.manager != "systemd" or not any(i.dedupe for i in host.instances):
+    if (dd is None or dd.mount is None or host.service.manager is not Manager.SYSTEMD
+            or not any(i.dedupe for i in host.instances)):
         return None
     unit = unit_name(dd.dir)
     path = f"/etc/systemd/system/{unit}"
     f = DesiredFile(host.name, None, path, render_mount_unit(dd), 0o644, "root", "root", FileKind.UNIT)
     # port 0: nothing to ask for readiness; systemd itself fails the start when the mount fails
-    return f, DesiredService(host.name, "dedupe-mount", unit, "systemd", "root", 0, (path,), "", 60.0)
+    return f, DesiredService(host.name, "dedupe-mount", unit, Manager.SYSTEMD, "root", 0, (path,), "",
+                             60.0)
 
 
 def render_unit(inv: Inventory, inst: Instance) -> bytes:
@@ -177,7 +187,7 @@ def render_unit(inv: Inventory, inst: Instance) -> bytes:
     text = _jinja().get_template("gateway.service.j2").render(
         inst=inst,
         version=inv.openclaw.version,
-        user_unit=inst.service.manager == "systemd-user",
+        user_unit=inst.service.manager is Manager.SYSTEMD_USER,
         exec_start=" ".join(exec_arg(a) for a in argv),
         mounts_for=unit_path(inv.dedupe.dir) if inv.dedupe and inv.dedupe.mount and inst.dedupe else "",
     )
@@ -215,10 +225,10 @@ def render_host(
             DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
                         secret_values=secret_values, reveal_keys=tuple(sorted(inst.env)))
         )
-        if svc.manager == "none":
+        if svc.manager is Manager.NONE:
             continue
         unit_path_ = unit_file_path(inst)
-        if svc.manager == "systemd-user":
+        if svc.manager is Manager.SYSTEMD_USER:
             own_dir(posixpath.dirname(unit_path_), 0o755)
             unit_owner = (svc.user, svc.group)
         else:
@@ -232,7 +242,7 @@ def render_host(
                            inst.enabled)
         )
     release = None
-    if inv.openclaw.install is not None and svc.manager != "none":
+    if inv.openclaw.install is not None and svc.manager is not Manager.NONE:
         ins = inv.openclaw.install
         release = DesiredRelease(ins.prefix.rstrip("/"), inv.openclaw.version, ins.node_version, ins.source, ins.keep,
                                  ins.allow_downgrade)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
+from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host, Instance, Inventory
 from provisioner.inventory.yamlsource import DocPath
-from provisioner.model import Diagnostic, Severity, SourceSpan
 
 # FACTS (OpenClaw 2026.9.6): from base B, browser control B+2, extension relay B+3..B+10, managed CDP B+11..B+110
 DERIVED_SPAN = 110
@@ -350,7 +351,7 @@ def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
     """Values the systemd unit carries where systemd would not read them literally: refused, never mangled."""
     for h in c.inv.hosts:
         for i in h.instances:
-            if i.service.manager == "none":
+            if i.service.manager is Manager.NONE:
                 continue
             checks = [("state_dir", "WorkingDirectory=")]
             if ("env_file",) in i.provenance:  # a default env file is in the state dir: checked with it
@@ -363,7 +364,7 @@ def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
                                   "choose a path without it", _origin(c, h, i, key))
     oc = c.inv.openclaw
     exe = oc.run_command[0] if oc.run_command else ""
-    if exe and not _EXEC_SAFE.match(exe) and any(i.service.manager != "none" for h in c.inv.hosts
+    if exe and not _EXEC_SAFE.match(exe) and any(i.service.manager is not Manager.NONE for h in c.inv.hosts
                                                  for i in h.instances):
         what, where = (("openclaw.install.prefix", ("openclaw", "install", "prefix")) if oc.install is not None
                        else ("openclaw.command[0]", ("openclaw", "command", 0)))

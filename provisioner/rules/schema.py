@@ -9,8 +9,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from provisioner.core.diagnostics import Diagnostic, Severity
 from provisioner.inventory.yamlsource import DocPath, SpanTable
-from provisioner.model import Diagnostic, Severity
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,55 @@
+"""What the fact probe found on a host: files and directories (what kind, digest, mode, owner), units, locks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ObservedFile:
+    path: str
+    exists: bool
+    sha256: str | None = None
+    mode: int | None = None
+    owner: str | None = None
+    group: str | None = None
+    content: bytes | None = None  # fetched for diffs; None when too large or absent
+    found: str = ""  # what stat called it: "regular file", "directory", "symbolic link", "fifo", ...
+
+
+@dataclass(frozen=True)
+class ObservedService:
+    unit: str
+    load_state: str = "not-found"  # loaded | not-found | ...
+    active_state: str = "inactive"
+    enabled: str = "disabled"
+    invocation_id: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A TCP port something listens on, and who: the unit it runs in when systemd started it."""
+
+    port: int
+    pid: int | None
+    unit: str | None
+    command: str
+
+
+@dataclass(frozen=True)
+class ObservedHost:
+    """What one batched probe found on a host."""
+
+    name: str
+    files: dict[str, ObservedFile] = field(default_factory=dict)
+    dirs: dict[str, ObservedFile] = field(default_factory=dict)
+    services: dict[str, ObservedService] = field(default_factory=dict)
+    managed_units: tuple[str, ...] = ()  # units carrying our marker, found on the host
+    users: dict[str, bool] = field(default_factory=dict)
+    openclaw_version: str | None = None
+    lock_holder: str | None = None
+    listeners: tuple[Listener, ...] = ()
+    releases: dict[str, str] = field(default_factory=dict)  # version dir under the install prefix -> its stamp
+    current_release: str | None = None
+    # units an earlier run wrote new files for and then did not get to restart (killed, connection lost)
+    pending_restart: tuple[str, ...] = ()

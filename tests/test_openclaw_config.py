@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from provisioner.rules import openclaw_config as oc
-from provisioner.rules.openclaw_config import ConfigIssue, check_openclaw_config, has_schema, known_versions
+from provisioner.rules.openclaw_config import check_openclaw_config
+from provisioner.rules.openclaw_issues import ConfigIssue
+from provisioner.rules.openclaw_schemas import has_schema, known_versions
 
 V = "2026.9.6"
 

@@ -17,7 +17,7 @@ from provisioner.core.desired import (
     FileKind,
     Manager,
 )
-from provisioner.core.observed import ObservedFile, ObservedHost, ObservedService
+from provisioner.core.observed import EntryKind, ObservedFile, ObservedHost, ObservedService
 
 ABSENT = "absent"
 REDACTED = "<redacted>"
@@ -33,13 +33,15 @@ def file_fingerprint(sha: str | None, mode: int | None, owner: str | None, group
     the secrets, so its plain digest would let whoever reads a plan confirm a guessed token offline."""
     from provisioner.digests import keyed
 
-    content = (sha if sha in ("symlink", "not-a-regular-file") else keyed(sha)) if sha else "content:unknown"
+    content = keyed(sha) if sha else "content:unknown"
     return f"{content} mode:{(mode or 0):04o} owner:{owner}:{group}"
 
 
 def observed_fingerprint(o: ObservedFile | None) -> str:
     if o is None or not o.exists:
         return ABSENT
+    if o.kind is not EntryKind.FILE:
+        return f"{o.kind.value} mode:{(o.mode or 0):04o} owner:{o.owner}:{o.group}"
     return file_fingerprint(o.sha256, o.mode, o.owner, o.group)
 
 
@@ -50,7 +52,8 @@ def desired_fingerprint(f: DesiredFile) -> str:
 def dir_fingerprint(o: ObservedFile | None) -> str:
     if o is None or not o.exists:
         return ABSENT
-    return f"dir mode:{(o.mode or 0):04o} owner:{o.owner}:{o.group}" if o.sha256 == "dir" else f"other:{o.sha256}"
+    return (f"dir mode:{(o.mode or 0):04o} owner:{o.owner}:{o.group}" if o.kind is EntryKind.DIRECTORY
+            else f"other:{o.kind.value}")
 
 
 # --- masking ---------------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> li
         if o is None or not o.exists:
             out.append(Change(h, d.instance, d.path, Action.CREATE, "directory is missing", before, after,
                               kind=ChangeKind.DIR))
-        elif o.sha256 != "dir":
+        elif o.kind is not EntryKind.DIRECTORY:
             out.append(Change(h, d.instance, d.path, Action.REFUSE, f"{_found(o)} where a directory belongs; the "
                               "tool will not replace or follow it: remove it by hand", before, after,
                               kind=ChangeKind.DIR))
@@ -186,7 +189,7 @@ def _plan_dirs(h: str, dirs: Iterable[DesiredDir], observed: ObservedHost) -> li
 
 def _found(o: ObservedFile) -> str:
     """What is at a path, in words: 'is a symbolic link', 'is a fifo', 'is a directory' ..."""
-    what = o.found or ("symbolic link" if o.sha256 == "symlink" else "something else")
+    what = o.found or o.kind.value
     return f"is a {what}" + (f" (owned by {o.owner})" if o.owner else "")
 
 
@@ -209,7 +212,7 @@ def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) ->
             out.append(Change(h, f.instance, f.path, Action.CREATE, f"{f.kind.value} file does not exist yet",
                               before, after, file_diff(f.path, None, f.content, f)))
             continue
-        if o.sha256 in ("symlink", "not-a-regular-file"):
+        if o.kind is not EntryKind.FILE:
             out.append(Change(h, f.instance, f.path, Action.REFUSE, f"{_found(o)} where a regular file belongs; the "
                               "tool will not replace or follow it: remove it by hand", before, after))
             continue

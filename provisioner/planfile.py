@@ -59,7 +59,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "error": h.error,
                 "locked_by": h.locked_by,
                 "changes": [change_json(c) for c in h.changes if c.action is not Action.NOOP],
-                "unchanged": [c.target for c in h.changes if c.action is Action.NOOP],
+                # what was checked and found up to date, with its fingerprint: applying a saved plan re-checks
+                # these too (a plan file is lossless)
+                "unchanged": [{"instance": c.instance, "kind": c.kind.value, "target": c.target,
+                               "fingerprint": c.before} for c in h.changes if c.action is Action.NOOP],
             }
             for h in plan.hosts
         ],
@@ -99,6 +102,9 @@ def loads(text: str) -> Plan:
                        c.get("diff", ""), ChangeKind(c["kind"]))
                 for c in h["changes"]
             ]
+            changes += [Change(h["host"], u["instance"], u["target"], Action.NOOP, "up to date", u["fingerprint"],
+                               u["fingerprint"], kind=ChangeKind(u["kind"]))
+                        for u in h.get("unchanged", []) if isinstance(u, dict)]
             hosts.append(HostPlan(h["host"], tuple(changes), h.get("error"), h.get("locked_by")))
         key = data.get("digest_key_id")  # absent in plan files of older versions: still loadable
         if key is not None and not isinstance(key, str):

@@ -27,6 +27,12 @@ def _deepest(err: Any) -> Any:
     return max(leaves, key=lambda e: (len(e.absolute_path), e.validator == "pattern"))
 
 
+def default_playbook() -> Playbook:
+    """The rollout `apply` uses without --playbook: the shipped playbooks/default.yaml, its one definition."""
+    with resources.as_file(resources.files("provisioner.playbooks") / "default.yaml") as path:
+        return load_playbook(str(path))
+
+
 def load_playbook(path: str) -> Playbook:
     """The playbook at path; raises ProvisionError carrying located diagnostics when it is not valid."""
     try:
@@ -53,14 +59,16 @@ def load_playbook(path: str) -> Playbook:
                                     code="playbook"))
     if diags:
         raise ProvisionError(f"invalid playbook {path}", tuple(diags))
-    serial = data.get("serial", [1, "100%"])
+    # keys a playbook leaves out take Playbook's own defaults
+    d = Playbook()
+    serial = data.get("serial", list(d.serial))
     gate = data.get("health_gate") or {}
     return Playbook(
         serial=tuple(serial if isinstance(serial, list) else [serial]),
-        max_fail=data.get("max_fail", 0),
+        max_fail=data.get("max_fail", d.max_fail),
         name=str(data.get("name", path)),
-        health_gate=bool(gate.get("enabled", True)),
-        health_timeout=gate.get("timeout"),
-        pause=float(data.get("pause", 0)),
-        on_failure=data.get("on_failure", "stop"),
+        health_gate=bool(gate.get("enabled", d.health_gate)),
+        health_timeout=gate.get("timeout", d.health_timeout),
+        pause=float(data.get("pause", d.pause)),
+        on_failure=data.get("on_failure", d.on_failure),
     )

@@ -10,7 +10,8 @@ from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 from provisioner.inventory.build import build_inventory
 from provisioner.inventory.model import Instance, Inventory
 from provisioner.inventory.yamlsource import load_yaml
-from provisioner.rules.isolation import Ctx, check_isolation
+from provisioner.rules.context import Ctx
+from provisioner.rules.isolation import check_isolation
 
 
 @dataclass
@@ -86,7 +87,8 @@ def check_openclaw_configs(inv: Inventory, *, schema: dict[str, Any] | None = No
                            version: str | None = None, hosts: set[str] | None = None) -> list[Diagnostic]:
     """Check every rendered openclaw.json against what the OpenClaw version accepts, located in the inventory."""
     from provisioner.render.files import gateway_config
-    from provisioner.rules.openclaw_config import check_openclaw_config, has_schema
+    from provisioner.rules.openclaw_config import check_openclaw_config
+    from provisioner.rules.openclaw_schemas import has_schema
 
     version = version or inv.openclaw.version
     ctx = Ctx(inv)

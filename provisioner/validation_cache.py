@@ -31,7 +31,8 @@ def _inputs_digest() -> str:
     oc = schemas / "openclaw"
     for entry in sorted(oc.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            h.update(entry.name.encode())
+            # the content, not the name: a schema regenerated under the same name must not serve stale results
+            h.update(entry.name.encode() + b"\0" + hashlib.sha256(entry.read_bytes()).digest())
     return h.hexdigest()
 
 

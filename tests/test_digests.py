@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 
 from provisioner import digests
-from provisioner.commands import _check_saved
+from provisioner.apply.planning import saved_plan_problem
 from provisioner.core.changes import Action, Plan
 from provisioner.core.desired import DesiredFile, DesiredHost, DesiredService, FileKind
-from provisioner.core.observed import ObservedFile, ObservedHost
+from provisioner.core.observed import EntryKind, ObservedFile, ObservedHost
 from provisioner.core.policies import Manager
 from provisioner.output.plan_view import render_plan
 from provisioner.output.style import Style
@@ -66,7 +66,8 @@ def unit_file() -> DesiredFile:
 def observed(f: DesiredFile, content: bytes | None = None, *, fetched: bool = True) -> ObservedFile:
     """The file as a probe reports it: the host's sha256 of `content` (default: the desired bytes)."""
     data = f.content if content is None else content
-    return ObservedFile(f.path, True, sha(data), f.mode, f.owner, f.group, data if fetched else None)
+    return ObservedFile(f.path, True, sha(data), f.mode, f.owner, f.group, data if fetched else None,
+                        kind=EntryKind.FILE)
 
 
 def desired_host(*files: DesiredFile) -> DesiredHost:
@@ -174,7 +175,8 @@ def test_no_output_carries_a_plain_digest_of_any_file(cache: Path) -> None:
     obs = ObservedHost("h", files={
         env.path: observed(env, old_env),  # a secret rotation: masked diff
         cfg.path: observed(cfg, big_cfg, fetched=False),  # too large to diff
-        unit.path: ObservedFile(unit.path, True, sha(unit.content), 0o600, "root", "root"),  # only its mode
+        unit.path: ObservedFile(unit.path, True, sha(unit.content), 0o600, "root", "root",  # only its mode
+                                kind=EntryKind.FILE),
     })
     plan = Plan("inv.yaml", "0" * 64, (plan_host(desired_host(env, cfg, unit), obs, manage_services=False),))
     changes = {c.target: c for c in plan.hosts[0].changes}
@@ -219,13 +221,13 @@ def _saved_and_prep(env: DesiredFile) -> tuple[str, SimpleNamespace]:
 def test_a_saved_plan_from_a_controller_with_another_key_is_refused_for_that_reason(
         cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text, prep = _saved_and_prep(env_file())
-    assert _check_saved(loads(text), prep) is None  # type: ignore[arg-type]
+    assert saved_plan_problem(loads(text), prep) is None  # type: ignore[arg-type]
     switch_controller(monkeypatch, tmp_path / "cache-b")
-    problem = _check_saved(loads(text), prep)  # type: ignore[arg-type]
+    problem = saved_plan_problem(loads(text), prep)  # type: ignore[arg-type]
     assert problem is not None
     assert "made by a controller with another digest key" in problem and digests.KEY_ENV in problem
     switch_controller(monkeypatch, cache)
-    assert _check_saved(loads(text), prep) is None  # type: ignore[arg-type]
+    assert saved_plan_problem(loads(text), prep) is None  # type: ignore[arg-type]
 
 
 def test_a_plan_file_of_an_older_version_loads_and_is_refused_in_plain_words(cache: Path) -> None:
@@ -238,5 +240,5 @@ def test_a_plan_file_of_an_older_version_loads_and_is_refused_in_plain_words(cac
             c["before"], c["after"] = (f"sha256:{sha(env.content)} mode:0600 owner:openclaw:openclaw",) * 2
     saved = loads(json.dumps(doc))
     assert isinstance(saved, SavedPlan) and saved.digest_key_id is None and saved.has_changes
-    problem = _check_saved(saved, prep)  # type: ignore[arg-type]
+    problem = saved_plan_problem(saved, prep)  # type: ignore[arg-type]
     assert problem is not None and "older version" in problem

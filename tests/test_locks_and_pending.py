@@ -16,7 +16,7 @@ from provisioner.core.desired import DesiredHost, DesiredService
 from provisioner.core.observed import ObservedHost, ObservedService
 from provisioner.core.policies import Manager
 from provisioner.plan import plan_host
-from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
+from provisioner.remote.scripts.probe import PENDING_DIR, ProbeRequest, parse_probe, probe_script
 
 
 def test_a_holder_line_round_trips() -> None:
@@ -74,7 +74,7 @@ def test_a_restart_left_pending_by_an_interrupted_run_is_planned() -> None:
 
 def test_the_probe_reports_pending_restarts_and_the_lock() -> None:
     req = ProbeRequest(units=("gw-main.service",))
-    assert "/var/lib/openclaw-provisioner/pending/*.service" in probe_script(req)
+    assert f"{PENDING_DIR}/*.service" in probe_script(req)
     out = "M gw-main.service\nR gw-main.service\nL ctl pid=1 run=x at=2\nEND\n"
     obs = parse_probe("h", req, out)
     assert obs.pending_restart == ("gw-main.service",) and obs.lock_holder == "ctl pid=1 run=x at=2"

@@ -15,8 +15,8 @@ import pytest
 
 from provisioner.core.desired import DesiredDir, DesiredFile, FileKind
 from provisioner.remote.connect import whole
-from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
-from provisioner.remote.writes import TMP_SUFFIX, WriteBatch, write_script
+from provisioner.remote.scripts.probe import PREV_DIR, ProbeRequest, parse_probe, probe_script
+from provisioner.remote.scripts.writes import TMP_SUFFIX, WriteBatch, write_script
 
 OLD = {"/etc/ocp/a.json": b'{"old": 1}\n', "/etc/ocp/env": b"TOKEN=old\n"}
 NEW = {"/etc/ocp/a.json": b'{"new": 2}\n', "/etc/ocp/env": b"TOKEN=new\n", "/etc/ocp/added.service": b"[Unit]\n"}
@@ -53,7 +53,7 @@ def test_a_complete_write_replaces_every_file_and_keeps_the_old_ones(tmp_path: P
     assert res.returncode == 0, res.stderr
     assert _state(root) == NEW
     assert _temps(root) == []
-    prev = root / "var/lib/openclaw-provisioner/prev/etc/ocp"
+    prev = root / PREV_DIR.lstrip("/") / "etc/ocp"
     assert (prev / "a.json").read_bytes() == OLD["/etc/ocp/a.json"]
     assert (prev / "added.service.absent").exists()
     assert oct(os.stat(root / "etc/ocp/env").st_mode & 0o777) == "0o600"

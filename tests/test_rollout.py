@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.apply.executor import HostResult, HostStatus
+from provisioner.apply.results import HostResult, HostStatus
 from provisioner.apply.rollout import Playbook, batches, fail_budget, roll_out
 from provisioner.playbook import load_playbook
 

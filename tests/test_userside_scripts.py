@@ -1,6 +1,6 @@
 """The user-side host scripts, run by a real /bin/sh (dash) on this machine, as the system user `nobody`.
 
-The gateway's service user is hostile (see provisioner/remote/trust.py): these prove that the OpenClaw CLI
+The gateway's service user is hostile (see provisioner/remote/scripts/trust.py): these prove that the OpenClaw CLI
 runs as that user from the start with its env file read as data (shell code in it never runs, its size is
 capped, its values decode exactly as the renderer wrote them), that what the user side prints cannot forge
 the root script's frames, and that `dedupe verify` acts inside the shared directory only as the service user
@@ -25,15 +25,19 @@ from typing import Any
 
 import pytest
 
-from provisioner.apply.capabilities import config_schema_script
-from provisioner.dedupe import scripts
 from provisioner.dedupe.verify import verify
 from provisioner.inventory.model import DedupeSettings, Host, Instance, ServiceSettings, SSHSettings
 from provisioner.remote.command import Command
 from provisioner.remote.connect import whole
-from provisioner.remote.openclaw_cli import ENV_READ_CAP, per_instance_script, split_outputs
+from provisioner.remote.scripts import dedupe as scripts
+from provisioner.remote.scripts.openclaw_cli import (
+    ENV_READ_CAP,
+    config_schema_script,
+    per_instance_script,
+    split_outputs,
+)
+from provisioner.remote.scripts.trust import USER_PREFIX, root_output, user_output
 from provisioner.remote.transport import Result
-from provisioner.remote.trust import USER_PREFIX, root_output, user_output
 from provisioner.render.files import env_quote
 
 USER, GROUP = "nobody", "nogroup"

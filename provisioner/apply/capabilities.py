@@ -16,31 +16,14 @@ from provisioner.cache import cache_dir, read_json, write_json
 from provisioner.core.diagnostics import Diagnostic, Severity
 from provisioner.core.observed import ObservedHost
 from provisioner.inventory.model import Host, Inventory
-from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
-from provisioner.remote.openclaw_cli import NOBODY, as_user_or_nobody
+from provisioner.remote.scripts.openclaw_cli import NOBODY, config_schema_script
+from provisioner.remote.scripts.trust import user_output
 from provisioner.remote.transport import Transport
-from provisioner.remote.trust import HELPERS, user_output
-from provisioner.rules.isolation import Ctx, port_span
+from provisioner.rules.context import Ctx
+from provisioner.rules.ports import port_span
 
 _VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
-
-
-def config_schema_script(command: Sequence[str], user: str, group: str, root: str = "") -> str:
-    """`openclaw config schema` as the host's service user (never root, see remote/trust.py; `nobody` while that
-    user does not exist yet), in a throwaway HOME and state dir that the user-side script creates (so that user
-    owns it) and removes: nothing of a gateway's state is touched. `root`: the stand-in root of a local host."""
-    cmd = " ".join(q(a) for a in command)
-    return sh_script([
-        f"R={q(root)}",
-        HELPERS,
-        *as_user_or_nobody(user, group, [
-            "t=$(mktemp -d)",
-            "trap 'rm -rf -- \"$t\"' EXIT",
-            f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" '
-            f"OPENCLAW_CONFIG_READONLY=1 {cmd} config schema </dev/null",
-        ], root),
-    ])
 
 
 def host_schema(t: Transport, command: Sequence[str], version: str, user: str, group: str, *,
@@ -74,7 +57,7 @@ def version_diagnostics(inv: Inventory, host: Host, observed: ObservedHost, t: T
     if not have or have == want:
         return []
     # only now: these import jsonschema (~40 ms), which a plan whose hosts run the inventory's version never needs
-    from provisioner.rules.openclaw_config import has_schema
+    from provisioner.rules.openclaw_schemas import has_schema
     from provisioner.validate import check_openclaw_configs
 
     ctx = Ctx(inv)

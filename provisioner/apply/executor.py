@@ -3,80 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import enum
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.apply.facts import recheck_request, user_side
-from provisioner.apply.locks import Liveness, liveness, new_holder, parse_holder, refusal
-from provisioner.core.changes import Action, Change, ChangeKind, HostPlan
-from provisioner.core.desired import DesiredHost, DesiredRelease
+from provisioner.apply.health import GateOptions, health_gate
+from provisioner.apply.locks import acquire, new_holder
+from provisioner.apply.release_steps import finish_release, install_release
+from provisioner.apply.results import HostResult, HostStatus, Progress
+from provisioner.core.changes import Action, ChangeKind, HostPlan
+from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import ObservedHost
 from provisioner.install.release import Artifact
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
-from provisioner.remote.command import q, sh_script
 from provisioner.remote.connect import run_script, transport_root
-from provisioner.remote.probe import parse_probe, probe_script
-from provisioner.remote.release import (
-    INCOMING_DIR,
-    incoming_dir_script,
-    install_script,
-    prune_incoming_script,
-    prune_script,
-    registry_install_script,
-    switch_current_script,
-)
+from provisioner.remote.scripts.locks import unlock_script
+from provisioner.remote.scripts.probe import parse_probe, probe_script
+from provisioner.remote.scripts.systemd import systemctl_script
+from provisioner.remote.scripts.trust import refusal_reason, root_output
+from provisioner.remote.scripts.writes import WriteBatch, restore_script, write_script
 from provisioner.remote.transport import Transport, TransportError
-from provisioner.remote.trust import UNSAFE, root_output
-from provisioner.remote.writes import (
-    WriteBatch,
-    clear_lock_script,
-    lock_then,
-    restore_script,
-    systemctl_script,
-    unlock_script,
-    write_script,
-)
-
-
-class HostStatus(enum.Enum):
-    UNCHANGED = "unchanged"
-    CHANGED = "changed"
-    FAILED = "failed"  # tried and failed; the host was put back on its previous files
-    UNREACHABLE = "unreachable"
-    NOT_REACHED = "not-reached"  # the rollout stopped before this host
-    REFUSED = "refused"  # drifted since the plan, or locked by another run
-    ROLLED_BACK = "rolled-back"  # took the new revision, then was put back because its batch failed
-
-
-@dataclass
-class HostResult:
-    host: str
-    status: HostStatus
-    message: str = ""
-    applied: list[Change] = field(default_factory=list)
-    restarted: list[str] = field(default_factory=list)
-    rolled_back: bool = False
-    health: dict[str, str] = field(default_factory=dict)  # instance -> "ready after 9.1 s" / "not ready: ..."
-    written: list[str] = field(default_factory=list)  # paths replaced on the host (their old versions are kept)
-    reloaded: bool = False
-    transferred: int = 0  # bytes of release tarballs pushed to the host
-    settled: list[str] = field(default_factory=list)  # units now running the files on disk: clear their marks
-    unlocked: bool = False  # the last script released the host lock itself
-
-    @property
-    def ok(self) -> bool:
-        return self.status in (HostStatus.UNCHANGED, HostStatus.CHANGED)
-
-
-Progress = Callable[[str, str], None]  # (host, what is happening)
-
-
-class ApplyFailed(Exception):
-    pass
 
 
 def drift(planned: HostPlan, observed: ObservedHost) -> list[str]:
@@ -128,25 +75,10 @@ def apply_host(
     holder = new_holder()
     # one round trip: take the lock, then re-read the facts the plan was made against
     req = recheck_request(desired, planned, everything=recheck_all)
-    res = run_script(t, lock_then(holder, probe_script(req, root), root, force=lock_force), become=become)
-    first, _, rest = res.text().partition("\n")
-    took_over = ""
-    if res.ok and first.startswith("HELD") and liveness(parse_holder(first.removeprefix("HELD "))) is Liveness.DEAD:
-        # the run holding it is provably dead (same controller, its process is gone): the host's files are each
-        # whole, old or new, and its pending restarts are marked, so taking the lock over is safe
-        stale = first.removeprefix("HELD ").strip()
-        say(h, "taking over the stale lock of a killed run")
-        cleared = run_script(t, clear_lock_script(stale, root), become=become, timeout=90)
-        if "BUSY" in cleared.text():
-            return HostResult(h, HostStatus.REFUSED, "a killed run's script is still running on the host after 60 s; "
-                              "try again when it has finished")
-        took_over = f"took over the stale lock of a killed run ({parse_holder(stale).describe()})"
-        res = run_script(t, lock_then(holder, probe_script(req, root), root), become=become)
-        first, _, rest = res.text().partition("\n")
-    if not res.ok or first.strip() != "LOCKED":
-        if first.startswith("HELD"):
-            return HostResult(h, HostStatus.REFUSED, refusal(first.removeprefix("HELD ")))
-        return HostResult(h, HostStatus.REFUSED, f"could not take the host lock: {res.err_text()[:300]}")
+    got = acquire(t, holder, probe_script(req, root), root, become=become, say=lambda m: say(h, m), force=lock_force)
+    if not got.ok:
+        return HostResult(h, HostStatus.REFUSED, got.refusal)
+    rest, took_over = got.rest, got.took_over
     settled: list[str] = []
     unlocked = False
     try:
@@ -162,13 +94,6 @@ def apply_host(
         if not unlocked:
             with contextlib.suppress(TransportError):  # a lost connection must not hide the apply's own result
                 run_script(t, unlock_script(holder, root, settled=settled), become=become)
-
-
-@dataclass(frozen=True)
-class GateOptions:
-    enabled: bool = True
-    timeout: float | None = None  # overrides each service's own
-    poll: float = 0.5
 
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
@@ -194,7 +119,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
     install = [c for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.CREATE]
     if install and desired.release is not None:
-        failure = _install_release(t, desired.release, become, say, result, release_artifact)
+        failure = install_release(t, desired.release, become, say, result, release_artifact)
         if failure:
             return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
                               transferred=result.transferred)
@@ -221,7 +146,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
             return HostResult(h, HostStatus.FAILED, f"writing files failed: {res.err_text()[:400]}; host left on its "
                               "previous files", rolled_back=True, settled=restart + start)
     if not svc_changes:
-        _finish_release(t, desired, todo, become, say)
+        finish_release(t, desired, todo, become, say)
         return result
     unit_changed = any(f.path.endswith(".service") for f in files)
     # a unit of an instance gone from the inventory is moved aside; a disabled instance keeps its unit file
@@ -234,10 +159,10 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     result.reloaded = unit_changed
     failure = None if res.ok else f"systemctl failed: {refusal_reason(res.err_text()) or res.err_text()[:400]}"
     if failure is None and gate.enabled:
-        failure = _health_gate(t, desired, restart + start, result, say, gate, become)
+        failure = health_gate(t, desired, restart + start, result, say, gate, become)
     if failure is None:
         result.settled = restart + start
-        _finish_release(t, desired, todo, become, say)
+        finish_release(t, desired, todo, become, say)
         return result
     say(h, "rolling back")
     _restore(t, desired, [f.path for f in files], root, become)
@@ -248,53 +173,6 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     result.rolled_back = True
     result.message = f"{failure}; host put back on its previous files"
     return result
-
-
-def _install_release(t: Transport, r: DesiredRelease, become: bool, say: Progress, result: HostResult,
-                     release_artifact: Callable[[], Artifact] | None) -> str | None:
-    """Put the pinned release in place under its prefix, before any file that refers to it is written."""
-    run_id = uuid.uuid4().hex[:8]
-    if r.source == "registry":
-        say(t.host, f"installing OpenClaw {r.version} from the npm registry")
-        res = run_script(t, registry_install_script(r.prefix, r.version, r.node_version, run_id), become=become,
-                         timeout=1800)
-        return None if res.ok and "INSTALLED" in res.text() else f"installing OpenClaw {r.version} from the " \
-            f"registry failed: {res.err_text()[-400:]}"
-    if release_artifact is None:
-        return "no release artifact to push"
-    art = release_artifact()
-    # under the tool's root-only state dir, not /var/tmp, where the service user may create names too
-    made = run_script(t, incoming_dir_script(), become=become)
-    where = made.text().strip().removeprefix("DIR ")
-    if not made.ok or not where.startswith(INCOMING_DIR):
-        return f"cannot prepare {INCOMING_DIR}: {refusal_reason(made.err_text()) or made.err_text()[:300]}"
-    incoming = f"{where}/ocp-release-{run_id}.tar.gz"
-    say(t.host, f"pushing OpenClaw {r.version} ({art.size / 1e6:.0f} MB)")
-    try:
-        result.transferred += t.put_file(str(art.path), incoming, mode=0o600)
-    except TransportError as exc:
-        with contextlib.suppress(TransportError):
-            run_script(t, prune_incoming_script(incoming), become=become)
-        return f"pushing OpenClaw {r.version} failed: {exc.detail}"
-    say(t.host, f"unpacking OpenClaw {r.version}")
-    res = run_script(t, install_script(r.prefix, r.version, incoming, art.sha256, art.stamp, run_id), become=become,
-                     timeout=900)
-    if not res.ok or "INSTALLED" not in res.text():
-        return f"installing OpenClaw {r.version} failed: {res.err_text()[-400:]}"
-    return None
-
-
-def _finish_release(t: Transport, desired: DesiredHost, todo: list[Change], become: bool, say: Progress) -> None:
-    """After the gateways are healthy on it: point `current` at the release, then prune old ones."""
-    r = desired.release
-    if r is None:
-        return
-    if any(c.kind is ChangeKind.RELEASE_LINK for c in todo):
-        say(t.host, f"current -> {r.version}")
-        run_script(t, switch_current_script(r.prefix, r.version), become=become)
-    old = [c.target.rsplit("/", 1)[-1] for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.DELETE]
-    if old:
-        run_script(t, prune_script(r.prefix, old), become=become)
 
 
 def _restore(t: Transport, desired: DesiredHost, paths: list[str], root: str, become: bool) -> None:
@@ -318,17 +196,6 @@ def _user_side(desired: DesiredHost) -> dict[str, Any]:
     return {"user": fields["user"], "user_paths": fields["user_paths"]}
 
 
-def refusal_reason(stderr: str) -> str | None:
-    """Why a host script stopped before touching anything: a path swapped since the plan (REFUSED), or one that
-    root may not act on because someone other than root could change it (UNSAFE)."""
-    for line in stderr.splitlines():
-        for word in ("REFUSED ", UNSAFE + " "):
-            if line.startswith(word):
-                what = line[len(word):]
-                return what if word == "REFUSED " else f"{what}: root acts only where nobody else can write"
-    return None
-
-
 def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, become: bool = False,
                    progress: Progress | None = None) -> HostResult:
     """Put a host that took the new revision back on its previous files and restart what was restarted."""
@@ -340,17 +207,15 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     settled: list[str] = []
     try:
         # under the host lock again: the apply released it when the host itself was done
-        res = run_script(t, lock_then(holder, restore_script(done.written, root, pending=units,
-                                                             **_user_side(desired)), root), become=become)
-        first = res.text().partition("\n")[0].strip()
-        if first != "LOCKED":
-            held = first.removeprefix("HELD ").strip() if first.startswith("HELD") else res.err_text()[:300]
-            return HostResult(done.host, HostStatus.FAILED, f"rollback not done: the host is locked by another run "
-                              f"({held})", rolled_back=False)
+        script = restore_script(done.written, root, pending=units, **_user_side(desired))
+        got = acquire(t, holder, script, root, become=become, say=lambda m: say(done.host, m), take_over=False)
+        if not got.ok:
+            return HostResult(done.host, HostStatus.FAILED, f"rollback not done: {got.refusal}", rolled_back=False)
         try:
-            if not res.ok:
-                return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: "
-                                  f"{res.err_text()[:300]}", rolled_back=True)
+            if got.result is None or not got.result.ok or "RESTORED" not in root_output(got.rest):
+                why = got.result.err_text()[:300] if got.result else ""
+                return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: {why}",
+                                  rolled_back=True)
             if units:
                 res = run_script(t, systemctl_script(done.reloaded, units, [], []), become=become)
                 if not res.ok:
@@ -366,60 +231,3 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
                       rolled_back=True)
 
 
-def _crash_looping(t: Transport, units: list[str], become: bool) -> tuple[str, str] | None:
-    """A unit that keeps exiting will not get ready however long the gate waits: say so at once."""
-    script = sh_script(["systemctl show -p Id,ActiveState,SubState,Result,NRestarts -- "
-                        + " ".join(q(u) for u in units) + " 2>/dev/null || true"])
-    try:
-        out = run_script(t, script, become=become, timeout=15).text()
-    except TransportError:
-        return None  # the poll itself reports a lost connection
-    for block in out.split("\n\n"):
-        f = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        n = f.get("NRestarts", "")
-        restarts = int(n) if n.isdigit() else 0
-        if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
-            return f["Id"], (f"the unit keeps exiting ({f.get('ActiveState')}/{f.get('SubState')}, result "
-                             f"{f.get('Result')}, restarted {restarts} times)")
-    return None
-
-
-def _health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
-                 gate: GateOptions, become: bool = False) -> str | None:
-    """Each restarted instance must answer its health path with 200 within its timeout."""
-    from dataclasses import replace
-
-    poll = gate.poll
-    services = [s if gate.timeout is None else replace(s, health_timeout=gate.timeout)
-                for s in desired.services if s.unit in units and s.port]
-    start = time.monotonic()
-    pending = {s.unit: s for s in services}
-    last: dict[str, str] = {}
-    next_look = start + 2.0
-    while pending:
-        if time.monotonic() >= next_look and not transport_root(t):
-            next_look = time.monotonic() + 2.0
-            crashing = _crash_looping(t, list(pending), become)
-            if crashing:
-                unit, why = crashing
-                s = pending[unit]
-                result.health[s.instance] = f"not ready: {why}"
-                return f"{s.instance} will not start: {why} (see journalctl -u {unit} on {desired.name})"
-        for unit, s in list(pending.items()):
-            try:
-                r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))
-                if r.status == 200:
-                    result.health[s.instance] = f"ready after {time.monotonic() - start:.1f} s"
-                    say(desired.name, f"{s.instance} ready")
-                    del pending[unit]
-                    continue
-                last[unit] = f"HTTP {r.status}"
-            except TransportError as exc:
-                last[unit] = exc.detail
-            if time.monotonic() - start > s.health_timeout:
-                result.health[s.instance] = f"not ready after {s.health_timeout:.0f} s: {last.get(unit, '')}"
-                return (f"{s.instance} did not answer {s.health_path} on port {s.port} within "
-                        f"{s.health_timeout:.0f} s ({last.get(unit, 'no answer')})")
-        if pending:
-            time.sleep(poll)
-    return None

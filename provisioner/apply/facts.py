@@ -7,11 +7,11 @@ from typing import Any
 
 from provisioner.core.changes import Action, ChangeKind, HostPlan
 from provisioner.core.desired import DesiredHost
-from provisioner.core.observed import ObservedHost
+from provisioner.core.observed import EntryKind, ObservedHost
 from provisioner.core.policies import Manager
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
-from provisioner.remote.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
+from provisioner.remote.scripts.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -73,7 +73,7 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     observed = parse_probe(t.host, req, res.text(), root)
     # contents only of files that differ, for their diffs: an unchanged fleet costs no second round trip
     differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
-              and o.sha256 not in (None, "symlink", "not-a-regular-file") and o.sha256 != sha256(f.content)]
+              and o.kind is EntryKind.FILE and o.sha256 is not None and o.sha256 != sha256(f.content)]
     if differ:
         res = run_script(t, contents_script(differ, root, req.user, req.user_paths), become=become, timeout=timeout)
         if res.ok:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from provisioner.apply.results import HostResult, Progress
 from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import ObservedService
 from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host
 from provisioner.remote.connect import run_script, transport_root
-from provisioner.remote.openclaw_cli import per_instance_script, split_outputs
-from provisioner.remote.probe import ProbeRequest, parse_probe, probe_script
+from provisioner.remote.scripts.openclaw_cli import per_instance_script, split_outputs
+from provisioner.remote.scripts.probe import ProbeRequest, parse_probe, probe_script
+from provisioner.remote.scripts.systemd import unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -90,3 +93,67 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),
                                   _ask(t, s.port, s.health_path), said, ok))
     return out
+
+
+# --- the gate after a restart -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GateOptions:
+    enabled: bool = True
+    timeout: float | None = None  # overrides each service's own
+    poll: float = 0.5
+
+
+def crash_looping(t: Transport, units: list[str], become: bool) -> tuple[str, str] | None:
+    """A unit that keeps exiting will not get ready however long the gate waits: say so at once."""
+    try:
+        out = run_script(t, unit_states_script(units), become=become, timeout=15).text()
+    except TransportError:
+        return None  # the poll itself reports a lost connection
+    for block in out.split("\n\n"):
+        f = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        n = f.get("NRestarts", "")
+        restarts = int(n) if n.isdigit() else 0
+        if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
+            return f["Id"], (f"the unit keeps exiting ({f.get('ActiveState')}/{f.get('SubState')}, result "
+                             f"{f.get('Result')}, restarted {restarts} times)")
+    return None
+
+
+def health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
+                 gate: GateOptions, become: bool = False) -> str | None:
+    """Each restarted instance must answer its health path with 200 within its timeout."""
+    poll = gate.poll
+    services = [s if gate.timeout is None else replace(s, health_timeout=gate.timeout)
+                for s in desired.services if s.unit in units and s.port]
+    start = time.monotonic()
+    pending = {s.unit: s for s in services}
+    last: dict[str, str] = {}
+    next_look = start + 2.0
+    while pending:
+        if time.monotonic() >= next_look and not transport_root(t):
+            next_look = time.monotonic() + 2.0
+            crashing = crash_looping(t, list(pending), become)
+            if crashing:
+                unit, why = crashing
+                s = pending[unit]
+                result.health[s.instance] = f"not ready: {why}"
+                return f"{s.instance} will not start: {why} (see journalctl -u {unit} on {desired.name})"
+        for unit, s in list(pending.items()):
+            try:
+                r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))
+                if r.status == 200:
+                    result.health[s.instance] = f"ready after {time.monotonic() - start:.1f} s"
+                    say(desired.name, f"{s.instance} ready")
+                    del pending[unit]
+                    continue
+                last[unit] = f"HTTP {r.status}"
+            except TransportError as exc:
+                last[unit] = exc.detail
+            if time.monotonic() - start > s.health_timeout:
+                result.health[s.instance] = f"not ready after {s.health_timeout:.0f} s: {last.get(unit, '')}"
+                return (f"{s.instance} did not answer {s.health_path} on port {s.port} within "
+                        f"{s.health_timeout:.0f} s ({last.get(unit, 'no answer')})")
+        if pending:
+            time.sleep(poll)
+    return None

@@ -17,7 +17,19 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from provisioner.remote.connect import run_script
+from provisioner.remote.scripts.locks import (
+    BUSY,
+    HELD,
+    LOCKED,
+    clear_lock_script,
+    lock_then,
+    parse_lock_answer,
+)
+from provisioner.remote.transport import Result, Transport
 
 
 class Liveness(enum.Enum):
@@ -120,3 +132,40 @@ def refusal(raw: str) -> str:
                 "stale lock with `provision unlock INVENTORY --limit HOST`")  # apply takes such a lock over itself
     return (f"host is locked by another run ({h.describe()}), from a controller this one cannot check; if that run "
             "is dead, clear the lock with `provision unlock INVENTORY --limit HOST --force`")
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """The outcome of `acquire`: the lock is ours (and `rest` is what the script run under it printed), or not,
+    and why in words."""
+
+    ok: bool
+    rest: str = ""
+    refusal: str = ""
+    took_over: str = ""  # set when a killed run's lock was taken over on the way
+    result: Result | None = None  # of the script that took the lock (and ran `then`)
+
+
+def acquire(t: Transport, holder: str, then: str, root: str, *, become: bool, say: Callable[[str], None],
+            force: bool = False, take_over: bool = True) -> Acquired:
+    """Take the host lock and, in the same round trip, run `then` under it. A lock whose run is provably dead
+    (same controller, its process gone) is taken over, after waiting for any script it left on the host: the
+    host's files are each whole, old or new, and its pending restarts are marked, so going on is safe."""
+    res = run_script(t, lock_then(holder, then, root, force=force), become=become)
+    answer = parse_lock_answer(res.text())
+    took_over = ""
+    if take_over and res.ok and answer.word == HELD and liveness(parse_holder(answer.holder)) is Liveness.DEAD:
+        say("taking over the stale lock of a killed run")
+        cleared = parse_lock_answer(run_script(t, clear_lock_script(answer.holder, root), become=become,
+                                               timeout=90).text())
+        if cleared.word == BUSY:
+            return Acquired(False, refusal="a killed run's script is still running on the host after 60 s; try "
+                            "again when it has finished")
+        took_over = f"took over the stale lock of a killed run ({parse_holder(answer.holder).describe()})"
+        res = run_script(t, lock_then(holder, then, root), become=become)
+        answer = parse_lock_answer(res.text())
+    if answer.word == LOCKED:
+        return Acquired(True, res.text().partition("\n")[2], took_over=took_over, result=res)
+    if answer.word == HELD:
+        return Acquired(False, refusal=refusal(answer.holder))
+    return Acquired(False, refusal=f"could not take the host lock: {res.err_text()[:300]}")

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from provisioner.apply.executor import HostResult, HostStatus
+from provisioner.apply.results import HostResult, HostStatus
 
 
 @dataclass(frozen=True)
 class Playbook:
-    """How to roll out: batch sizes (counts or percentages, the last one repeating) and failure budget."""
+    """How to roll out: batch sizes (counts or percentages, the last one repeating) and failure budget. The
+    field defaults are what a playbook file leaves out; the default *playbook* is playbooks/default.yaml
+    (`provisioner.playbook.default_playbook`)."""
 
     serial: tuple[int | str, ...] = (1, "100%")
     max_fail: int | str = 0

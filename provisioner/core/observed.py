@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+
+class EntryKind(enum.Enum):
+    """What is at a path, as the probe saw it (without following a link)."""
+
+    ABSENT = "absent"
+    FILE = "file"  # a regular file
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    OTHER = "other"  # a FIFO, socket, device ...: never opened
 
 
 @dataclass(frozen=True)
 class ObservedFile:
     path: str
     exists: bool
-    sha256: str | None = None
+    sha256: str | None = None  # of a regular file's content; None for anything else, or when it could not be read
     mode: int | None = None
     owner: str | None = None
     group: str | None = None
     content: bytes | None = None  # fetched for diffs; None when too large or absent
-    found: str = ""  # what stat called it: "regular file", "directory", "symbolic link", "fifo", ...
+    found: str = ""  # what stat called it, for messages: "regular file", "directory", "symbolic link", "fifo", ...
+    kind: EntryKind = EntryKind.ABSENT
+
+    @staticmethod
+    def kind_of(found: str) -> EntryKind:
+        """The kind of entry `stat -c %F` names."""
+        if found.startswith("regular"):
+            return EntryKind.FILE
+        return {"directory": EntryKind.DIRECTORY, "symbolic link": EntryKind.SYMLINK}.get(found, EntryKind.OTHER)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ one); a nonce written on one host is read on every other; each host's service us
 exclusive-create race started on all hosts at the same instant has exactly one winner; how long a
 deletion takes to be seen elsewhere; free space.
 
-Every step inside the directory runs as each host's service user (see dedupe/scripts.py): that directory is
+Every step inside the directory runs as each host's service user (see remote/scripts/dedupe.py): that directory is
 writable by the user, so root never creates, reads or removes anything in it. A directory that is a symbolic
 link, or not a directory at all, fails the first check and nothing is written.
 """
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.dedupe import scripts
 from provisioner.inventory.model import Host, Inventory
 from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.scripts import dedupe as scripts
+from provisioner.remote.scripts.trust import root_output, user_output
 from provisioner.remote.transport import Transport
-from provisioner.remote.trust import root_output, user_output
 
 LOW_SPACE_KB = 100 * 1024
 DELETE_WAIT_S = 30.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.apply.executor import HostResult, HostStatus
+from provisioner.apply.results import HostResult, HostStatus
 from provisioner.apply.rollout import RolloutResult
 from provisioner.output.style import Style
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -29,11 +29,6 @@ class Command:
 
     def __str__(self) -> str:
         return self.shell()
-
-
-def sh_script(lines: Iterable[str]) -> str:
-    """Join already-quoted shell lines into a script that stops at the first failure."""
-    return "set -eu\n" + "\n".join(lines) + "\n"
 
 
 def q(arg: str) -> str:

@@ -253,7 +253,7 @@ def render_host(
 
 def _mark_user_tree(user: str, group: str, home: str, files: list[DesiredFile], dirs: list[DesiredDir]
                     ) -> tuple[list[DesiredFile], list[DesiredDir]]:
-    """Which targets lie in the service user's tree (see provisioner/remote/trust.py): those whose parent is
+    """Which targets lie in the service user's tree (see provisioner/remote/scripts/trust.py): those whose parent is
     inside its home or inside a directory the tool gives to that user. They are written as the user, so they
     must be the user's own; a root-owned parent the tool would create inside that tree becomes the user's."""
     roots = [home] + [d.path for d in dirs if d.owner == user]

@@ -1,7 +1,7 @@
 """Host-side scripts of `dedupe verify`, built from quoted words: facts, nonce, writability, race, deletion.
 
 The shared dedupe directory is writable by the service user (the gateways write their claims there), so it is
-hostile ground for root (see remote/trust.py): every step that creates, reads, removes or waits for a file in
+hostile ground for root (see remote/scripts/trust.py): every step that creates, reads, removes or waits for a file in
 it runs as the host's service user (`nobody` while that user does not exist yet), never as root. Only the facts
 script runs as root, and only to look: what the path is (a symbolic link or anything but a directory is
 reported, not followed), what is mounted there and how much space is free.
@@ -12,9 +12,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from provisioner.remote.command import q, sh_script
-from provisioner.remote.openclaw_cli import as_user_or_nobody
-from provisioner.remote.trust import HELPERS, as_user
+from provisioner.remote.command import q
+from provisioner.remote.scripts.openclaw_cli import as_user_or_nobody
+from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.trust import HELPERS, as_user
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def facts_script(d: str, who: Who) -> str:
             'if ( set -C; : > "$f" ) 2>/dev/null; then rm -f -- "$f"; echo "WRITE 1"; else echo "WRITE 0"; fi',
         ], who.root, then="|| true"),
         'else echo "WRITE nouser"; fi',
-    ]).replace("set -eu\n", "set -u\n", 1)
+    ], errexit=False)
 
 
 def write_script(path: str, content: str, who: Who) -> str:

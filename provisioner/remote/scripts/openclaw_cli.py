@@ -1,6 +1,6 @@
 """Scripts that run the OpenClaw CLI on a host as an instance's own gateway would: its user, env and profile.
 
-The CLI runs as the instance's service user from the start (`as_user`, see remote/trust.py): root never
+The CLI runs as the instance's service user from the start (`as_user`, see remote/scripts/trust.py): root never
 executes, sources or follows anything that user can write. The instance's env file (`gateway.env`, writable
 by that user) is read *as data*, by that user: a fixed awk program (ENV_AWK) takes at most ENV_READ_CAP bytes of
 it, keeps only `NAME=VALUE` lines, decodes each value the way systemd's EnvironmentFile and our renderer
@@ -20,8 +20,9 @@ import re
 from collections.abc import Sequence
 
 from provisioner.inventory.model import Instance
-from provisioner.remote.command import q, sh_script
-from provisioner.remote.trust import HELPERS, as_user, user_output
+from provisioner.remote.command import q
+from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.trust import HELPERS, as_user, user_output
 
 ENV_READ_CAP = 1 << 20  # bytes of an env file the user-side parser reads at most
 CLI_OUTPUT_CAP = 4 << 20  # bytes of one CLI call's output kept (`gateway status --json` is a few KiB)
@@ -163,7 +164,7 @@ def per_instance_script(instances: Sequence[Instance], command: Sequence[str], a
     lines.append("wait")
     for i in range(len(instances)):
         lines.append(f'echo "@@OCP {i} BEGIN"; cat -- "$d/{i}.out"; echo; echo "@@OCP {i} END"')
-    return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
+    return sh_script(lines, errexit=False)
 
 
 def split_outputs(text: str, count: int) -> list[str]:
@@ -184,3 +185,20 @@ def split_outputs(text: str, count: int) -> list[str]:
         elif current is not None:
             buf.append(line)
     return out
+
+
+def config_schema_script(command: Sequence[str], user: str, group: str, root: str = "") -> str:
+    """`openclaw config schema` as the host's service user (never root, see remote/scripts/trust.py; `nobody` while that
+    user does not exist yet), in a throwaway HOME and state dir that the user-side script creates (so that user
+    owns it) and removes: nothing of a gateway's state is touched. `root`: the stand-in root of a local host."""
+    cmd = " ".join(q(a) for a in command)
+    return sh_script([
+        f"R={q(root)}",
+        HELPERS,
+        *as_user_or_nobody(user, group, [
+            "t=$(mktemp -d)",
+            "trap 'rm -rf -- \"$t\"' EXIT",
+            f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" '
+            f"OPENCLAW_CONFIG_READONLY=1 {cmd} config schema </dev/null",
+        ], root),
+    ])

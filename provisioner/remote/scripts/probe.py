@@ -11,9 +11,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from provisioner.core.observed import Listener, ObservedFile, ObservedHost, ObservedService
-from provisioner.remote.command import q, sh_script
-from provisioner.remote.trust import HELPERS, as_user, root_output, user_output
+from provisioner.core.observed import EntryKind, Listener, ObservedFile, ObservedHost, ObservedService
+from provisioner.remote.command import q
+from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.trust import HELPERS, as_user, root_output, user_output
 
 CONTENT_LIMIT = 1 << 20  # files up to 1 MiB come back whole, for diffs; bigger ones by hash only
 STATE_DIR = "/var/lib/openclaw-provisioner"
@@ -125,7 +126,7 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
     if req.version_command:
         lines += _version_lines(req.version_command, root, req.user)
     if req.release_prefix and not root:
-        from provisioner.remote.release import releases_probe_lines
+        from provisioner.remote.scripts.release import releases_probe_lines
 
         lines += releases_probe_lines(req.release_prefix)
     if req.listeners and not root:
@@ -140,7 +141,7 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
                      'echo "P $port ${pid:--} ${unit:--} ${comm:--}"; done; fi')
     lines.append("echo END")
     # `set +e`, not just no -e: the probe may run after the lock script in the same shell (lock_then)
-    return sh_script(lines).replace("set -eu\n", "set +e -u\n", 1)
+    return sh_script(lines, errexit=False)
 
 
 def _sections(lines: list[str], stat_lines: list[str], sha_lines: list[str]) -> None:
@@ -186,23 +187,15 @@ def _files_and_dirs(req: ProbeRequest, root: str, stat_lines: list[str], sha_lin
         escaped = line.startswith("\\")
         digest, _, name = line.lstrip("\\").partition("  ")
         shas[(_unescape_sha_name(name) if escaped else name)[len(root):]] = digest
-    for path in req.files:
-        st = stats.get(path)
-        if st is None:
-            files[path] = ObservedFile(path, False)
-        elif st[0].startswith("regular"):
-            files[path] = ObservedFile(path, True, shas.get(path), int(st[1], 8), st[2], st[3], found="regular file")
-        else:
-            files[path] = ObservedFile(path, True, "symlink" if st[0] == "symbolic link" else "not-a-regular-file",
-                                       int(st[1], 8), st[2], st[3], found=st[0])
-    for path in req.dirs:
-        st = stats.get(path)
-        if st is None:
-            dirs[path] = ObservedFile(path, False)
-        elif st[0] == "directory":
-            dirs[path] = ObservedFile(path, True, "dir", int(st[1], 8), st[2], st[3], found=st[0])
-        else:
-            dirs[path] = ObservedFile(path, True, "not-a-directory", int(st[1], 8), st[2], st[3], found=st[0])
+    for paths, out in ((req.files, files), (req.dirs, dirs)):
+        for path in paths:
+            st = stats.get(path)
+            if st is None:
+                out[path] = ObservedFile(path, False)
+                continue
+            kind = ObservedFile.kind_of(st[0])
+            out[path] = ObservedFile(path, True, shas.get(path) if kind is EntryKind.FILE else None, int(st[1], 8),
+                                     st[2], st[3], found=st[0], kind=kind)
 
 
 def contents_script(paths: Sequence[str], root: str = "", user: tuple[str, str] | None = None,
@@ -220,7 +213,7 @@ def contents_script(paths: Sequence[str], root: str = "", user: tuple[str, str] 
         lines += [HELPERS, *as_user(*user, [read(i, p) for i, p in enumerate(paths) if p in mine], root,
                                     then="|| true")]
     lines.append("echo END")
-    return sh_script(lines).replace("set -eu\n", "set -u\n", 1)
+    return sh_script(lines, errexit=False)
 
 
 def parse_contents(paths: Sequence[str], out: str, user_paths: frozenset[str] = frozenset()) -> dict[str, bytes]:
@@ -269,33 +262,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
                 section.append(lines[m])
             continue
         kind, _, rest = line.partition(" ")
-        if kind == "F":
-            idx, _, data = rest.partition(" ")
-            path = req.files[int(idx)]
-            parts = data.split(" ")
-            if parts[0] == "1":
-                _, sha, mode, owner, group, _size = parts
-                files[path] = ObservedFile(path, True, sha, int(mode, 8), owner, group)
-            elif parts[0] in ("X", "L"):
-                files[path] = ObservedFile(path, True, "not-a-regular-file" if parts[0] == "X" else "symlink")
-            else:
-                files[path] = ObservedFile(path, False)
-        elif kind == "C":
-            path = req.files[int(rest)]
-            content = base64.b64decode(lines[next(it)])
-            f = files[path]
-            files[path] = ObservedFile(f.path, f.exists, f.sha256, f.mode, f.owner, f.group, content)
-        elif kind == "D":
-            idx, _, data = rest.partition(" ")
-            path = req.dirs[int(idx)]
-            parts = data.split(" ")
-            if parts[0] == "1":
-                dirs[path] = ObservedFile(path, True, "dir", int(parts[1], 8), parts[2], parts[3])
-            elif parts[0] == "X":
-                dirs[path] = ObservedFile(path, True, "not-a-directory")
-            else:
-                dirs[path] = ObservedFile(path, False)
-        elif kind == "U":
+        if kind == "U":
             idx, _, present = rest.partition(" ")
             users[req.users[int(idx)]] = present == "1"
         elif kind == "M":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provisioner.remote.command import q, sh_script
-from provisioner.remote.trust import HELPERS, safe_lines
+from provisioner.remote.command import q
+from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.trust import HELPERS, safe_lines
 
 STAMP = ".ocp-release"
 INCOMING_DIR = "/var/lib/openclaw-provisioner/incoming"  # pushed tarballs land here (root only), then unpack

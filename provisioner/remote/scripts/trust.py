@@ -37,12 +37,14 @@ import secrets
 from collections.abc import Iterable, Sequence
 
 from provisioner.remote.command import q
+from provisioner.remote.scripts.shell import sh_script
 
 USER_TIMEOUT = 120  # seconds any one user-side sub-script may take; it can only be slowed by the user's own files
 OUTPUT_CAP = 64 << 20  # bytes of a user-side sub-script's stdout that root reads back
 USER_PREFIX = "~ "  # every line a user-side sub-script printed, as root relays it
 BACKUP_DIR = ".ocp-prev"  # beside a user-side file: its previous version (and `<name>.absent` markers)
 UNSAFE = "UNSAFE"  # stderr word of ocp_safe when a root-side path is not root's alone
+REFUSED = "REFUSED"  # stderr word of a write that found a link or another file where a directory must be
 
 # Defined once at the top of any script that needs them. `ocp_as USER GROUP`: run the script on stdin as USER.
 # `ocp_safe PATH...`: each existing PATH (the ancestors of a root-side target) is a directory owned by root and
@@ -126,7 +128,7 @@ def as_user(user: str, group: str, lines: Sequence[str], root: str = "", *, then
     same stand-in root as its caller. Its stdout returns prefixed with USER_PREFIX; it stops at its first
     failure, and its exit status is that of the `ocp_as` line; `then` follows that command on its line (e.g.
     `|| rc=$?`)."""
-    text = "\n".join(["set -eu", f"R={q(root)}", *lines])
+    text = sh_script([f"R={q(root)}", *lines]).rstrip("\n")
     delim = f"__OCP_USER_{secrets.token_hex(6)}__"
     while delim in text:  # cannot happen (paths holding a newline are refused); kept exact anyway
         delim = f"__OCP_USER_{secrets.token_hex(6)}__"
@@ -149,4 +151,15 @@ def unsafe_reason(stderr: str) -> str | None:
     for line in stderr.splitlines():
         if line.startswith(UNSAFE + " "):
             return line[len(UNSAFE) + 1:]
+    return None
+
+
+def refusal_reason(stderr: str) -> str | None:
+    """Why a host script stopped before touching anything: a path swapped since the plan (REFUSED), or one that
+    root may not act on because someone other than root could change it (UNSAFE)."""
+    for line in stderr.splitlines():
+        for word in (REFUSED + " ", UNSAFE + " "):
+            if line.startswith(word):
+                what = line[len(word):]
+                return what if word == REFUSED + " " else f"{what}: root acts only where nobody else can write"
     return None

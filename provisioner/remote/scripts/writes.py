@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from provisioner.core.desired import DesiredDir, DesiredFile
-from provisioner.remote.command import q, sh_script
-from provisioner.remote.probe import LOCK_PATH, LOCK_TEXT, PENDING_DIR, PREV_DIR, STATE_DIR
-from provisioner.remote.trust import BACKUP_DIR, HELPERS, as_user, safe_lines
+from provisioner.remote.command import q
+from provisioner.remote.scripts.probe import PENDING_DIR, PREV_DIR, STATE_DIR
+from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.trust import BACKUP_DIR, HELPERS, REFUSED, as_user, safe_lines
 
 TMP_SUFFIX = ".ocp-tmp"
 BUSY_PATH = f"{STATE_DIR}/busy"
+BUSY = "BUSY"  # what a script prints when a dead run's script still holds the host (busy_lines with a wait)
 
 
 def busy_lines(*, wait: float | None = None) -> list[str]:
@@ -28,7 +30,7 @@ def busy_lines(*, wait: float | None = None) -> list[str]:
     would otherwise kill the shell outright, between two steps and without running its EXIT trap (seen: temp
     files left behind by a run killed between its writes and its renames)."""
     d, b = f'"$R"{q(STATE_DIR)}', f'"$R"{q(BUSY_PATH)}'
-    grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo BUSY; exit 0; }}"
+    grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo {BUSY}; exit 0; }}"
     return ["trap '' PIPE", f"mkdir -p {d}", f"exec 8>>{b}", f"if command -v flock >/dev/null; then {grab}; fi"]
 
 
@@ -74,7 +76,7 @@ def _refuse_dir_unless_safe(p: str) -> str:
     """At the moment of use: stop the whole script, before anything else is touched, if a directory's path
     now holds a link or another kind of file (it was checked at plan time; this catches a swap since)."""
     return (f'ocp_p={p}; if [ -L "$ocp_p" ] || {{ [ -e "$ocp_p" ] && [ ! -d "$ocp_p" ]; }}; then '
-            f'echo "REFUSED ${{ocp_p#"$R"}}: not a directory (a link or another file is there now)" >&2; exit 3; fi')
+            f'echo "{REFUSED} ${{ocp_p#"$R"}}: not a directory (a link or another file is there now)" >&2; exit 3; fi')
 
 
 def _backup_user(p: str) -> str:
@@ -98,7 +100,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
 
     Targets in the service user's tree (`as_user`) are created, written, backed up (in `.ocp-prev/` beside
     them) and renamed by sub-scripts that run as that user; root touches only targets whose ancestors are
-    root's alone, checked by `ocp_safe` at the moment of use (see provisioner/remote/trust.py)."""
+    root's alone, checked by `ocp_safe` at the moment of use (see provisioner/remote/scripts/trust.py)."""
     root_files = [f for f in batch.files if not f.as_user]
     user_files = [f for f in batch.files if f.as_user]
     user = _user_of(batch.files, batch.dirs)
@@ -201,77 +203,4 @@ def restore_script(paths: Sequence[str], root: str = "", *, pending: Sequence[st
     if mine and user:
         lines += as_user(*user, [_restore_user(f'"$R"{q(p)}') for p in mine], root)
     lines.append("echo RESTORED")
-    return sh_script(lines)
-
-
-def lock_script(holder: str, root: str = "", *, force: bool = False) -> str:
-    """Take the host lock atomically (O_EXCL via noclobber); prints LOCKED or HELD <holder>."""
-    lk = f'"$R"{q(LOCK_PATH)}'
-    lines = [
-        f"R={q(root)}",
-        HELPERS,
-        *safe_lines([LOCK_PATH]),
-        f"mkdir -p \"$R\"{q(STATE_DIR)}",
-    ]
-    if force:
-        lines.append(f"rm -f -- {lk}")
-    lines.append(f"if ( set -C; printf '%s\\n' {q(holder)} > {lk} ) 2>/dev/null; then echo LOCKED; "
-                 f"else echo \"HELD {LOCK_TEXT}\"; exit 0; fi")
-    return sh_script(lines)
-
-
-def lock_then(holder: str, then: str, root: str = "", *, force: bool = False) -> str:
-    """Take the lock and, only if it was taken, go on with another script in the same round trip."""
-    return lock_script(holder, root, force=force) + then
-
-
-def unlock_script(holder: str, root: str = "", *, settled: Sequence[str] = ()) -> str:
-    lk = f'"$R"{q(LOCK_PATH)}'
-    # only remove the lock we hold: a lock cleared and retaken by someone else stays theirs
-    return sh_script([f"R={q(root)}", *settle_lines(settled),
-                      f"if [ \"$(head -n1 {lk} 2>/dev/null)\" = {q(holder)} ]; then rm -f -- {lk}; fi",
-                      "echo UNLOCKED"])
-
-
-def read_lock_script(root: str = "") -> str:
-    """Prints `HELD <holder>` or `FREE`."""
-    lk = f'"$R"{q(LOCK_PATH)}'
-    return sh_script([f"R={q(root)}", f"if [ -f {lk} ]; then echo \"HELD {LOCK_TEXT}\"; "
-                      "else echo FREE; fi"])
-
-
-def clear_lock_script(holder: str, root: str = "", *, wait: float = 60) -> str:
-    """Remove the lock only if it still holds exactly `holder` (as read before): a lock retaken meanwhile by a
-    new run is that run's. First waits for scripts the dead run left running on the host. Prints CLEARED, FREE,
-    BUSY or `HELD <the new holder>`."""
-    lk = f'"$R"{q(LOCK_PATH)}'
-    return sh_script([f"R={q(root)}", HELPERS, *safe_lines([LOCK_PATH]), *busy_lines(wait=wait),
-                      f"if [ ! -f {lk} ]; then echo FREE; "
-                      f"elif [ \"{LOCK_TEXT}\" = {q(holder)} ]; then rm -f -- {lk}; "
-                      f"echo CLEARED; else echo \"HELD {LOCK_TEXT}\"; fi"])
-
-
-def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],
-                     remove_units: Sequence[str] = (), mount_points: Sequence[str] = ()) -> str:
-    """Stop, remove, reload, enable and (re)start units. A mount point is mounted by systemd as root: every
-    directory above it must be root's alone, or the service user could swap in a link and have root mount
-    the share over a directory of its choice."""
-    lines = ["R=''", HELPERS, *safe_lines([BUSY_PATH, *remove_units, *(PREV_DIR + p for p in remove_units),
-                                           *mount_points]), *busy_lines()]
-    for u in stop:
-        lines.append(f"systemctl disable --now -- {q(u)} || systemctl stop -- {q(u)} || true")
-    for path in remove_units:
-        b = q(PREV_DIR + path)
-        lines.append(f"if [ -f {q(path)} ] && [ ! -L {q(path)} ]; then install -d -m 0700 \"$(dirname {b})\"; "
-                     f"mv -fT -- {q(path)} {b}; fi")
-    if reload or remove_units:
-        lines.append("systemctl daemon-reload")
-    if restart or start:
-        units = " ".join(q(u) for u in (*restart, *start))
-        lines.append(f"systemctl enable -- {units} >/dev/null 2>&1 || systemctl enable -- {units}")
-    for u in restart:
-        lines.append(f"systemctl restart -- {q(u)}")
-    for u in start:
-        lines.append(f"systemctl restart -- {q(u)}")
-    lines.append("echo SYSTEMCTL-OK")
     return sh_script(lines)

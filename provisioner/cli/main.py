@@ -1,19 +1,17 @@
-"""Command line: parse, wire the stages together, print through output/, map results to exit codes."""
+"""`provision`: parse the command line, run the chosen command's module, return its exit code."""
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_INTERRUPTED = 130  # the shell's code for SIGINT; apply prints where every host stands first
+from provisioner.cli.console import EXIT_ERROR, EXIT_INTERRUPTED
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -77,19 +75,46 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def handler(command: str) -> Handler:
+    """The command's module, imported only when that command runs (start-up time of the others)."""
+    if command == "validate":
+        from provisioner.cli.validate import cmd_validate
+        return cmd_validate
+    if command == "render":
+        from provisioner.cli.render import cmd_render
+        return cmd_render
+    if command == "plan":
+        from provisioner.cli.plan import cmd_plan
+        return cmd_plan
+    if command == "apply":
+        from provisioner.cli.apply import cmd_apply
+        return cmd_apply
+    if command == "dedupe":
+        from provisioner.cli.dedupe import cmd_dedupe
+        return cmd_dedupe
+    if command == "status":
+        from provisioner.cli.status import cmd_status
+        return cmd_status
+    if command == "unlock":
+        from provisioner.cli.unlock import cmd_unlock
+        return cmd_unlock
+    if command == "demo":
+        from provisioner.cli.demo import cmd_demo
+        return lambda args: cmd_demo(args, provision=main)  # demo runs the other commands through main
+    raise ValueError(f"unknown command {command!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code. Without argv this process is the `provision` program (the
     console script and `python -m provisioner.cli`): then the garbage collector is tuned for one short run and the
     process ends here, once its output is flushed, without the interpreter's teardown."""
     program = argv is None
     args = build_parser().parse_args(argv)
-    from provisioner import commands
-
+    run = handler(args.command)
     if program:
         _tune_gc()
-    handler = getattr(commands, f"cmd_{args.command}")
     try:
-        rc: int = handler(args)
+        rc: int = run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         rc = EXIT_INTERRUPTED
@@ -117,16 +142,3 @@ def _end_program(rc: int) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe (`provision plan | head`) or stream
             rc = rc or EXIT_ERROR
     os._exit(rc)
-
-
-def emit_json(doc: Any) -> None:
-    json.dump(doc, sys.stdout, indent=2, sort_keys=False, default=str)
-    sys.stdout.write("\n")
-
-
-def no_color(args: argparse.Namespace) -> bool:
-    return bool(args.no_color or os.environ.get("NO_COLOR"))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

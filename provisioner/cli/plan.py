@@ -1,0 +1,61 @@
+"""`provision plan INVENTORY`: what apply would change on every host, shown, saved (--out) or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from provisioner.apply.fleet import Fleet
+from provisioner.apply.planning import plan_session
+from provisioner.cli.console import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    emit_json,
+    log,
+    log_diagnostics,
+    out_style,
+)
+from provisioner.cli.prepare import prepare
+from provisioner.core.changes import Plan
+from provisioner.output.plan_view import render_plan
+from provisioner.planfile import dumps, plan_json
+from provisioner.session import Session
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    session = prepare(args, args.inventory, offline=bool(args.offline))
+    if session is None:
+        return EXIT_ERROR
+    if args.offline and not os.path.isdir(args.offline):
+        log(f"error: --offline {args.offline}: no such directory")
+        return EXIT_ERROR
+    with Fleet(session.inv, offline_dir=args.offline) as fleet:
+        plan = make_plan(args, session, fleet)
+    if args.out:
+        save(plan, args.out)
+    if args.json:
+        emit_json(plan_json(plan))
+    else:
+        sys.stdout.write(render_plan(plan, out_style(args)))
+        if args.out:
+            log(f"plan saved to {args.out}; apply it with: provision apply {args.out}")
+    if plan.has_errors or plan.has_refusals:
+        return EXIT_ERROR
+    return EXIT_CHANGES if (args.detailed_exitcode and plan.has_changes) else EXIT_OK
+
+
+def make_plan(args: argparse.Namespace, session: Session, fleet: Fleet) -> Plan:
+    """The session's plan; what the hosts cannot take is printed as located diagnostics (stderr)."""
+    plan, diags = plan_session(session, fleet)
+    log_diagnostics(diags, args)
+    return plan
+
+
+def save(plan: Plan, path: str) -> None:
+    """The plan file, mode 0600, written whole."""
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(dumps(plan))
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)

@@ -14,7 +14,8 @@ import pytest
 from tests.lab.fixtures import SshfsShare
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-from tests.support.lab_cli import STANDIN_PATH, Provision, install_standin
+from tests.support.cli import Provision
+from tests.support.lab_cli import LAB_ENV, STANDIN_PATH, install_standin
 
 pytestmark = pytest.mark.lab
 
@@ -34,7 +35,7 @@ def dedupe_doc(d: str, names: list[str], mount: dict[str, Any] | None = None, us
 
 def verify(lab: Lab, tmp_path: Path, writer: Callable[..., Path], doc: dict[str, Any],
            hosts: dict[str, LabHost]) -> tuple[int, dict[str, Any]]:
-    r = Provision(lab, tmp_path)("dedupe", "verify", str(writer(doc, hosts)), "--json")
+    r = Provision(tmp_path, lab=lab, env=LAB_ENV)("dedupe", "verify", str(writer(doc, hosts)), "--json")
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else {"stderr": r.stderr}
 
 
@@ -107,7 +108,7 @@ def test_apply_mounts_an_sshfs_share_persistently_and_a_second_apply_changes_not
     mount = {"type": "sshfs", "source": f"root@{nas.address}:/export/{sub}", "identity_file": "/root/.ssh/id_ed25519",
              "options": ["StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/ssh/ssh_known_hosts"]}
     inv = str(inventory_writer(dedupe_doc(d, list(hosts), mount, user="openclaw"), hosts))
-    provision = Provision(lab, tmp_path)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
     r = provision("apply", inv, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS  one shared store" in r.stderr and "will NOT coordinate" in r.stderr

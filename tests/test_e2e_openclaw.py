@@ -20,7 +20,8 @@ from tests.lab import inventory as lab_inventory
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.openclaw_fixtures import OpenClawInstall
-from tests.support.lab_cli import CANARY, Provision, invocation, readyz
+from tests.support.cli import Provision
+from tests.support.lab_cli import CANARY, LAB_ENV, invocation, readyz
 
 pytestmark = [pytest.mark.lab, pytest.mark.openclaw]
 
@@ -49,7 +50,7 @@ class Fleet:
         self.lab = lab
         self.hosts = hosts
         self.workdir = workdir
-        self.provision = Provision(lab, workdir)
+        self.provision = Provision(workdir, lab=lab, env=LAB_ENV)
         self.first_apply_seconds = 0.0
         self.first_apply: dict[str, Any] = {}
 
@@ -184,6 +185,7 @@ def test_a_key_the_hosts_version_rejects_is_found_from_the_host_itself(fleet: Fl
 def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     from provisioner.apply.capabilities import host_schema
+    from provisioner.cache import cache_dir
     from provisioner.remote.ssh import SSHTransport
     from provisioner.rules.openclaw_config import check_openclaw_config
 
@@ -192,7 +194,7 @@ def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypat
     with SSHTransport.connect("gw-1", host.address, identity_file=str(host.key_path),
                               known_hosts=str(host.known_hosts_path), sock_factory=fleet.lab.connect_socket) as t:
         schema = host_schema(t, [OC], "2026.9.6", "openclaw", "openclaw")  # as that user (nobody if absent)
-    assert (tmp_path / "openclaw-provisioner/schemas/config.schema.2026.9.6.json").exists()
+    assert (cache_dir("schemas") / "config.schema.2026.9.6.json").exists()
     issues = check_openclaw_config("2026.9.6", {"gateway": {"mode": "local", "inboundDedupe": {}}}, schema=schema)
     assert [i.path for i in issues] == [("gateway", "inboundDedupe")]
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from provisioner.remote.scripts.probe import STATE_DIR
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-from tests.support.lab_cli import CANARY, STANDIN_PATH, Provision, install_standin, invocation, readyz
+from tests.support.cli import Provision
+from tests.support.lab_cli import CANARY, LAB_ENV, STANDIN_PATH, install_standin, invocation, readyz
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +50,7 @@ def gw(make_host: Callable[..., LabHost]) -> LabHost:
 
 @pytest.fixture()
 def provision(lab: Lab, tmp_path: Path) -> Provision:
-    return Provision(lab, tmp_path)
+    return Provision(tmp_path, lab=lab, env=LAB_ENV)
 
 
 def test_first_plan_2_apply_0_then_nothing_to_do(gw: LabHost, provision: Provision,
@@ -119,7 +121,7 @@ def test_secret_is_only_in_the_0600_env_file_on_the_host(gw: LabHost, provision:
     env_path = "/home/openclaw/.openclaw-rescue/gateway.env"
     assert f'OPENCLAW_GATEWAY_TOKEN="{CANARY}"' in gw.read_file(env_path).decode()
     assert gw.run(["stat", "-c", "%a %U", env_path]).stdout.split() == ["600", "openclaw"]
-    holders = gw.run(f"grep -rl {CANARY} /home /etc /var/lib/openclaw-provisioner || true").stdout.split()
+    holders = gw.run(f"grep -rl {CANARY} /home /etc {STATE_DIR} || true").stdout.split()
     assert holders == [env_path]
     assert CANARY not in gw.run("journalctl --no-pager -q -o cat || true").stdout
     assert all(CANARY not in o for o in provision.outputs)

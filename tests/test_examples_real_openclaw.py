@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.openclaw_fixtures import OpenClawInstall
-from tests.support.cli import cli_argv, cli_env
+from tests.support.cli import Provision
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "inventories").glob("*.yaml"))
@@ -29,10 +28,10 @@ def test_every_rendered_config_of_every_example_is_accepted_by_real_openclaw(
         openclaw_install: OpenClawInstall, tmp_path: Path) -> None:
     assert EXAMPLES, "no example inventories"
     configs: list[Path] = []
+    provision = Provision(timeout=None)
     for inv in EXAMPLES:
         out = tmp_path / inv.stem
-        r = subprocess.run(cli_argv("render", str(inv), "--out", str(out), "--placeholder-secrets"),
-                           env=cli_env(), capture_output=True, text=True, check=False)
+        r = provision("render", str(inv), "--out", str(out), "--placeholder-secrets")
         assert r.returncode == 0, f"{inv.name}: {r.stderr}"
         found = sorted(out.rglob("openclaw.json"))
         assert found, f"{inv.name} rendered no openclaw.json"

@@ -20,18 +20,19 @@ from typing import Any
 
 import pytest
 
+from provisioner.remote.scripts.probe import LOCK_PATH
+from provisioner.remote.scripts.writes import BUSY_PATH
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-from tests.support.cli import cli_argv, cli_env
-from tests.support.lab_cli import CANARY, STANDIN_PATH, Provision, install_standin, readyz
+from tests.support.cli import Provision
+from tests.support.lab_cli import LAB_ENV, STANDIN_PATH, install_standin, readyz
 
 pytestmark = pytest.mark.lab
 
-LOCK = "/var/lib/openclaw-provisioner/lock"
-BUSY = "/var/lib/openclaw-provisioner/busy"
 UNITS = ("openclaw-gateway-main.service", "openclaw-gateway-rescue.service")
 PORTS = (18789, 19789)
 TALLY: dict[str, int] = {"faults": 0, "files checked": 0}
+Running = subprocess.Popen[str]  # `provision apply` started in the background (Provision.start), as a terminal would
 
 
 def inventory(revision: str, *, ready_after: float = 0.3, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -114,7 +115,7 @@ class Fleet:
         where = {}
         for name, host in self.hosts.items():
             # a script keeps running on the host after its controller dies: judge the host once it has ended
-            host.run(["flock", "-w", "60", BUSY, "true"])
+            host.run(["flock", "-w", "60", BUSY_PATH, "true"])
             paths = sorted(set(old[name]) | set(new[name]))
             now = self.on_host(name, paths)
             kinds = set()
@@ -145,19 +146,6 @@ def started_after_its_files(host: LabHost, unit: str, files: dict[str, bytes]) -
     return host.run(["sh", "-c", script, "-", unit, *paths], check=False).returncode == 0
 
 
-class Running:
-    """`provision apply` started in the background, as an operator's terminal would run it."""
-
-    def __init__(self, lab: Lab, cwd: Path, *args: str) -> None:
-        env = cli_env({"RESCUE_TOKEN": CANARY, "NO_COLOR": "1"})
-        self.proc = subprocess.Popen(lab.client_argv(cli_argv(*args)), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def finish(self, timeout: float = 120) -> tuple[int, str]:
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out + err
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _tally() -> Iterator[None]:
     yield
@@ -173,7 +161,7 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30, what: str = "") -> N
 
 
 def locked(host: LabHost) -> bool:
-    return host.exists(LOCK)
+    return host.exists(LOCK_PATH)
 
 
 @pytest.fixture()
@@ -185,7 +173,7 @@ def fleet(lab: Lab, make_host: Callable[..., LabHost], inventory_writer: Callabl
         h = make_host("systemd")
         install_standin(h)
         hosts[f"gw{i + 1}"] = h
-    f = Fleet(lab, hosts, Provision(lab, tmp_path), inventory_writer, tmp_path)
+    f = Fleet(lab, hosts, Provision(tmp_path, lab=lab, env=LAB_ENV), inventory_writer, tmp_path)
     f.converge(f.inventory("r0"))
     return f
 
@@ -197,13 +185,14 @@ def _round(fleet: Fleet, revision: str, fault: Callable[[Running], None], heal: 
     old = fleet.expected
     inv = fleet.inventory(revision, ready_after=1.5)  # a slow start keeps each host in flight for a while
     new = fleet.render(inv)
-    run = Running(fleet.lab, fleet.tmp, "apply", inv, "--yes", *args)
+    run = fleet.provision.start("apply", inv, "--yes", *args)
     try:
         fault(run)
-        rc, out = run.finish()
+        r = fleet.provision.finish(run, timeout=120)
+        rc, out = r.returncode, r.stdout + r.stderr
     finally:
-        if run.proc.poll() is None:
-            run.proc.kill()
+        if run.poll() is None:
+            run.kill()
         heal()
     assert rc in expect_rc, out
     where = fleet.check_whole(old, new)
@@ -274,7 +263,7 @@ def test_sigint_mid_batch_finishes_the_hosts_in_flight_and_reports(fleet: Fleet)
     def fault(run: Running) -> None:
         wait_for(lambda: locked(gw1) and locked(gw2), what="the first batch to start")
         time.sleep(0.3)
-        run.proc.send_signal(signal.SIGINT)
+        run.send_signal(signal.SIGINT)
 
     rc, out, where = _round(fleet, "sigint", fault, expect_rc=(130,), args=("--playbook", fleet.playbook([2, 1])))
     # the batch in flight was finished, healthy; the next batch was never started
@@ -291,11 +280,11 @@ def test_sigkill_mid_batch_leaves_whole_files_and_the_next_apply_takes_the_stale
         old = fleet.expected
         inv = fleet.inventory(f"kill{n}", ready_after=1.5)
         new = fleet.render(inv)
-        run = Running(fleet.lab, fleet.tmp, "apply", inv, "--yes")
+        run = fleet.provision.start("apply", inv, "--yes")
         wait_for(lambda: locked(host), what="the apply to take the lock")
         time.sleep(delay)
-        run.proc.send_signal(signal.SIGKILL)
-        rc, _ = run.finish()
+        run.send_signal(signal.SIGKILL)
+        rc = fleet.provision.finish(run, timeout=120).returncode
         assert rc == -signal.SIGKILL
         seen.add(fleet.check_whole(old, new)["gw1"])
         assert locked(host), "a killed run leaves its lock"
@@ -309,7 +298,7 @@ def test_sigkill_mid_batch_leaves_whole_files_and_the_next_apply_takes_the_stale
 def test_two_applies_at_once_the_second_refuses_and_unlock_spares_a_live_run(fleet: Fleet) -> None:
     host = fleet.hosts["gw1"]
     inv = fleet.inventory("first", ready_after=3.0)
-    first = Running(fleet.lab, fleet.tmp, "apply", inv, "--yes")
+    first = fleet.provision.start("apply", inv, "--yes")
     wait_for(lambda: locked(host), what="the first apply to take the lock")
     second = fleet.provision("apply", fleet.inventory("second"), "--yes")
     assert second.returncode == 1, second.stdout + second.stderr
@@ -318,14 +307,15 @@ def test_two_applies_at_once_the_second_refuses_and_unlock_spares_a_live_run(fle
     assert "! host is locked by another run that is still going" in plan.stdout, plan.stdout
     un = fleet.provision("unlock", inv)
     assert un.returncode == 1 and "still alive" in un.stderr and locked(host), un.stdout + un.stderr
-    rc, out = first.finish()
+    r = fleet.provision.finish(first, timeout=120)
+    rc, out = r.returncode, r.stdout + r.stderr
     assert rc == 0, out
     assert not locked(host)
     # a stale lock: the run that took it is gone; unlock clears it, and says whose it was
-    killed = Running(fleet.lab, fleet.tmp, "apply", fleet.inventory("killed", ready_after=3.0), "--yes")
+    killed = fleet.provision.start("apply", fleet.inventory("killed", ready_after=3.0), "--yes")
     wait_for(lambda: locked(host), what="the apply to take the lock")
-    killed.proc.kill()
-    killed.finish()
+    killed.kill()
+    fleet.provision.finish(killed, timeout=120)
     un = fleet.provision("unlock", inv)
     assert un.returncode == 0 and "its run is dead" in un.stderr and not locked(host), un.stdout + un.stderr
     fleet.converge(fleet.inventory("killed"))

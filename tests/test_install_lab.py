@@ -14,7 +14,8 @@ import pytest
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.openclaw_fixtures import OpenClawInstall
-from tests.support.lab_cli import Provision, readyz
+from tests.support.cli import Provision
+from tests.support.lab_cli import LAB_ENV, readyz
 
 pytestmark = [pytest.mark.lab, pytest.mark.openclaw]
 
@@ -51,7 +52,7 @@ def test_a_version_switch_rolls_host_by_host_and_a_host_that_fails_goes_back(
         inventory_writer: Callable[..., Path]) -> None:
     """With a sudo-enabled non-root SSH user (become), as operators of the official playbook ask for."""
     hosts = {"gw-1": make_host("systemd"), "gw-2": make_host("systemd")}
-    provision = Provision(lab, tmp_path)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
     instances = {"main": {"port": 18789}}
     ssh = {"user": "lab", "become": True}
     inv = str(inventory_writer(fleet_doc(OLD, list(hosts), instances, **ssh), hosts, user="lab", name="inv.yaml"))

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from provisioner.remote.scripts.probe import STATE_DIR
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-from tests.support.lab_cli import STANDIN_PATH, Provision, install_standin, readyz
+from tests.support.cli import Provision
+from tests.support.lab_cli import LAB_ENV, STANDIN_PATH, install_standin, readyz
 
 pytestmark = pytest.mark.lab
 
@@ -43,7 +45,7 @@ def three(make_host: Callable[..., LabHost]) -> dict[str, LabHost]:
 
 def test_serial_one_stops_at_the_failing_host_and_says_who_runs_what(
         three: dict[str, LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path]) -> None:
-    provision = Provision(lab, tmp_path)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
     inv = str(inventory_writer(fleet("info"), three, name="inv.yaml"))
     assert provision("apply", inv, "--yes").returncode == 0
     old = {n: h.read_file(CFG) for n, h in three.items()}
@@ -64,7 +66,7 @@ def test_serial_one_stops_at_the_failing_host_and_says_who_runs_what(
     assert three["gw-2"].read_file(CFG) == old["gw-2"]  # back on the old revision, and running it
     assert readyz(three["gw-2"], 18789) == "200"
     assert three["gw-3"].read_file(CFG) == old["gw-3"]  # untouched
-    assert "lock" not in three["gw-3"].run(["ls", "/var/lib/openclaw-provisioner"]).stdout.split()
+    assert "lock" not in three["gw-3"].run(["ls", STATE_DIR]).stdout.split()
 
     # again, in the human view: gw-1 has nothing left to do, so gw-2 is the first batch now
     r = provision("apply", inv, "--yes", "--playbook", str(playbook))
@@ -79,7 +81,7 @@ def test_serial_one_stops_at_the_failing_host_and_says_who_runs_what(
 
 def test_rollback_policy_puts_the_whole_failed_batch_back(
         three: dict[str, LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path]) -> None:
-    provision = Provision(lab, tmp_path)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
     inv = str(inventory_writer(fleet("info"), three, name="inv.yaml"))
     assert provision("apply", inv, "--yes").returncode == 0
     old = {n: h.read_file(CFG) for n, h in three.items()}
@@ -97,7 +99,7 @@ def test_rollback_policy_puts_the_whole_failed_batch_back(
 
 def test_a_playbook_error_is_located(tmp_path: Path, lab: Lab, make_host: Callable[..., LabHost],
                                      inventory_writer: Callable[..., Path]) -> None:
-    provision = Provision(lab, tmp_path)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
     inv = str(inventory_writer(fleet("info"), {"gw-1": make_host("systemd"), "gw-2": make_host("systemd"),
                                                "gw-3": make_host("systemd")}))
     playbook = tmp_path / "bad.yaml"

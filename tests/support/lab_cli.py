@@ -1,35 +1,17 @@
-"""Helpers for tests that drive the real CLI against lab hosts: run it from the lab's client namespace,
-put the stand-in gateway on a host, read unit invocation IDs and health answers from inside a host."""
+"""Helpers for tests that drive the real CLI against lab hosts (the runner itself is tests.support.cli.Provision,
+given `lab=` and `env=LAB_ENV`): put the stand-in gateway on a host, read unit invocation IDs and health answers
+from inside a host."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
-from tests.support.cli import cli_argv, cli_env
 
 STANDIN = Path(__file__).parent / "standin-openclaw"
 STANDIN_PATH = "/usr/local/bin/openclaw-standin"
 CANARY = "canary-secret-5d1e0b77"
-
-
-class Provision:
-    """Runs the real CLI as an operator would, from inside the lab's client namespace."""
-
-    def __init__(self, lab: Lab, cwd: Path) -> None:
-        self.lab = lab
-        self.cwd = cwd
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = cli_env({"RESCUE_TOKEN": CANARY, "NO_COLOR": "1", **(env or {})})
-        argv = self.lab.client_argv(cli_argv(*args))
-        r = subprocess.run(argv, cwd=self.cwd, env=full_env, capture_output=True, text=True, timeout=300,
-                           stdin=subprocess.DEVNULL)
-        self.outputs += [r.stdout, r.stderr]
-        return r
+LAB_ENV = {"RESCUE_TOKEN": CANARY}  # what the lab inventories' `secrets: {...: {env: RESCUE_TOKEN}}` read
 
 
 def install_standin(host: LabHost) -> None:

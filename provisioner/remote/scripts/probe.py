@@ -56,8 +56,6 @@ def _version_lines(command: Sequence[str], root: str, user: tuple[str, str] | No
     ask = as_user(who, group, [f"{full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true"], root,
                   then="2>/dev/null || true")
     return [
-        f"if id -u {q(who)} >/dev/null 2>&1; then ocp_who={q(who)}; ocp_grp={q(group)}; "
-        "else ocp_who=65534; ocp_grp=65534; fi",
         *_ask_version(ask, who, group),
     ] + [
         # no fork at all where OpenClaw is not installed; builtins where it is, but readlink and stat
@@ -97,17 +95,20 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
     mine = req.user_paths if req.user else frozenset()
     lines = [f"R={q(root)}", *([HELPERS] if mine or req.version_command else [])]
     lines += _stat_lines([p for p in (*req.files, *req.dirs) if p not in mine], [p for p in req.files if p not in mine])
+    # whether each user exists, looked up once (a local-root stand-in host has no users of its own: report them
+    # present so nothing is created)
+    for i, user in enumerate(req.users):
+        lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then ocp_u{i}=1; else ocp_u{i}=0; fi; '
+                     f'echo "U {i} $ocp_u{i}"')
     if req.user and mine:
         user, group = req.user
         sub = ["set +e", *_stat_lines([p for p in (*req.files, *req.dirs) if p in mine],
                                        [p for p in req.files if p in mine])]
-        lines.append(f"if [ -n \"$R\" ] || id -u {q(user)} >/dev/null 2>&1; then")
+        known = (f'[ "$ocp_u{list(req.users).index(user)}" = 1 ]' if user in req.users
+                 else f'{{ [ -n "$R" ] || getent passwd {q(user)} >/dev/null; }}')
+        lines.append(f"if {known}; then")
         lines += as_user(user, group, sub, root, then='|| echo "UFAIL $?"')
         lines.append("fi")
-    for i, user in enumerate(req.users):
-        # a local-root stand-in host has no users of its own: report them present so nothing is created
-        lines.append(f'if [ -n "$R" ] || getent passwd {q(user)} >/dev/null; then echo "U {i} 1"; '
-                     f'else echo "U {i} 0"; fi')
     if req.systemd and not root:
         # units we manage but no longer want are asked about in the same systemctl call as the wanted ones
         lines.append("set --" + "".join(f" {q(u)}" for u in req.units))
@@ -157,9 +158,13 @@ def _sections(lines: list[str], stat_lines: list[str], sha_lines: list[str]) -> 
 
 
 def _ask_version(ask: list[str], who: str, group: str) -> list[str]:
-    # a function, so that the here-document of `ocp_as` can sit inside the command substitution that reads it
+    # a function, so that the here-document of `ocp_as` can sit inside the command substitution that reads it;
+    # only called when the cached answer is stale, so the look-up of the user costs nothing on other probes
     first = ask[0].replace(f"ocp_as {q(who)} {q(group)} ", 'ocp_as "$ocp_who" "$ocp_grp" ', 1)
-    return ["ocp_ask_version() {", first, *ask[1:], "}"]
+    return ["ocp_ask_version() {",
+            f"if id -u {q(who)} >/dev/null 2>&1; then ocp_who={q(who)}; ocp_grp={q(group)}; "
+            "else ocp_who=65534; ocp_grp=65534; fi",
+            first, *ask[1:], "}"]
 
 
 class ProbeParseError(Exception):

@@ -50,16 +50,15 @@ REFUSED = "REFUSED"  # stderr word of a write that found a link or another file 
 # `ocp_safe PATH...`: each existing PATH (the ancestors of a root-side target) is a directory owned by root and
 # writable by no one else, or a link whose resolved target's directories are; prints UNSAFE and fails otherwise.
 HELPERS = f"""ocp_as() {{
-  ocp_o=$(mktemp) || return 1
-  ocp_e=$(mktemp) || {{ rm -f -- "$ocp_o"; return 1; }}
+  ocp_d=$(mktemp -d) || return 1
   ocp_rc=0
-  if [ -n "$R" ]; then ( cd / && exec /bin/sh -s ) >"$ocp_o" 2>"$ocp_e" || ocp_rc=$?
-  else ( cd / && exec timeout -k 5 {USER_TIMEOUT} setpriv --reuid="$1" --regid="$2" --init-groups --no-new-privs \\
-    --reset-env -- /bin/sh -s ) >"$ocp_o" 2>"$ocp_e" || ocp_rc=$?; fi
-  head -c {OUTPUT_CAP} -- "$ocp_o" | sed 's/^/{USER_PREFIX}/'
-  head -c 65536 -- "$ocp_e" | sed "s|^|as $1: |" >&2
+  if [ -n "$R" ]; then /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?
+  else timeout -k 5 {USER_TIMEOUT} setpriv --reuid="$1" --regid="$2" --init-groups --no-new-privs --reset-env \\
+    -- /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?; fi
+  head -c {OUTPUT_CAP} -- "$ocp_d/o" | sed 's/^/{USER_PREFIX}/'
+  if [ -s "$ocp_d/e" ]; then head -c 65536 -- "$ocp_d/e" | sed "s|^|as $1: |" >&2; fi
   [ "$ocp_rc" != 124 ] || echo "as $1: timed out after {USER_TIMEOUT} s (a FIFO or a huge file in its tree?)" >&2
-  rm -f -- "$ocp_o" "$ocp_e"
+  rm -rf -- "$ocp_d"
   return "$ocp_rc"
 }}
 ocp_check() {{

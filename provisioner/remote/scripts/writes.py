@@ -148,7 +148,9 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
             sub.append(_refuse_dir_unless_safe(p))
             sub.append(f"[ -d {p} ] || mkdir -p -m {(0o755 if d.ensure_only else d.mode):04o} -- {p}")
             if not d.ensure_only:
-                sub.append(f"chmod {d.mode:04o} -- {p}")
+                # the owner is the user itself (a dir of someone else's in its tree is refused by the plan); its
+                # group can still be wrong, and a user may give its own files to a group it belongs to
+                sub += [f"chmod {d.mode:04o} -- {p}", f"chgrp {q(d.group)} -- {p}"]
         for f in user_files:
             sub += _temp_lines(f, temp[f.path], chown=False)
         sub += [_backup_user(f'"$R"{q(f.path)}') for f in user_files]

@@ -115,3 +115,24 @@ def test_first_interrupt_starts_no_more_hosts_and_the_second_stops_now(monkeypat
     assert result.results["b"].status is HostStatus.NOT_REACHED and stopped == []
     r.interrupt(2, None)
     assert stopped == ["now"] and progress.closed == 2
+
+
+def test_the_progress_display_can_be_closed_by_a_handler_that_interrupts_its_own_report() -> None:
+    """A second Ctrl-C's handler runs on the main thread, maybe while that thread is inside the display's lock
+    (printing the first Ctrl-C's report): closing the display from there must not wait for itself."""
+    import threading
+
+    from provisioner.output.progress import ApplyProgress
+
+    shown = ApplyProgress(live=False, quiet=True)
+    finished = threading.Event()
+
+    def report_interrupted_by_the_second_ctrl_c() -> None:
+        with shown._lock:  # the first report, mid-print
+            shown.close()  # what the second Ctrl-C's handler does
+            shown("h", "still reporting")
+        finished.set()
+
+    worker = threading.Thread(target=report_interrupted_by_the_second_ctrl_c, daemon=True)
+    worker.start()
+    assert finished.wait(5), "closing the display from inside its own lock waited for itself"

@@ -11,7 +11,10 @@ class ApplyProgress:
     """Per-host status lines; thread-safe, since hosts report from worker threads."""
 
     def __init__(self, live: bool, quiet: bool = False) -> None:
-        self._lock = threading.Lock()
+        # reentrant: the SIGINT handler runs on the main thread, possibly while that thread holds the lock (the
+        # first Ctrl-C's report being printed); a second Ctrl-C then closes the display from inside it, and a
+        # plain lock would wait for itself forever
+        self._lock = threading.RLock()
         self._quiet = quiet
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}

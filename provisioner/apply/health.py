@@ -80,9 +80,10 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
     services: dict[str, ObservedService] = {}
     if units:
         req = ProbeRequest(units=units, unit_dirs=())
-        res = run_script(t, probe_script(req), become=become, timeout=60)
+        root = transport_root(t)  # a stand-in host's units are not the controller's
+        res = run_script(t, probe_script(req, root), become=become, timeout=60)
         if res.ok:
-            services = parse_probe(t.host, req, res.text()).services
+            services = parse_probe(t.host, req, res.text(), root).services
     cli = gateway_status(t, host, command, become=become) if host is not None and command else {}
     out = []
     for s in desired.services:

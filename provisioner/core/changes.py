@@ -26,8 +26,10 @@ class Action(enum.Enum):
     STOP = "stop"
     CREATE_USER = "create-user"
     NOOP = "no-op"
-    # what is on the host must not be touched (a link, a FIFO, a directory where a file belongs, an unexpected
-    # owner inside the service user's tree): the plan shows it, and apply refuses the whole host
+    # what is on the host must not be touched (a link, a FIFO or a directory where a managed file or directory
+    # belongs; a directory of the service user's tree owned by someone else, which that user cannot take over):
+    # the plan shows it, and apply refuses the whole host. A *file* of someone else's in that tree is simply
+    # replaced: the rename is the user's own, in its own directory
     REFUSE = "refuse"
 
 

@@ -132,9 +132,12 @@ def test_secret_never_appears_in_plan_json_logs_or_plan_file(tmp_path: Path, pro
     for args in (("plan", str(inv)), ("plan", str(inv), "--json", "--out", str(planfile)),
                  ("apply", str(inv), "--yes", "-v"), ("apply", str(inv), "--yes", "--json")):
         r = provision(*args)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)  # a run that failed early proves nothing
         outputs += [r.stdout, r.stderr]
+    assert json.loads(outputs[-2])["ok"] is True  # the second apply ran, with nothing left to change
     inv.write_text(INV)  # a secret rotation shows as a masked change
-    r = provision("plan", str(inv), env={"RESCUE_TOKEN": CANARY + "-rotated"})
+    r = provision("plan", str(inv), "--detailed-exitcode", env={"RESCUE_TOKEN": CANARY + "-rotated"})
+    assert r.returncode == 2, r.stdout + r.stderr
     outputs += [r.stdout, r.stderr]
     assert "OPENCLAW_GATEWAY_TOKEN=<redacted> (changed)" in r.stdout
     outputs.append(planfile.read_text())

@@ -161,14 +161,17 @@ def test_a_port_taken_by_another_program_is_a_located_error_before_anything_is_t
         m = re.search(r"squatted\.yaml:(\d+):(\d+): error: gw-2/ops: port 20800, a port of its range "
                       r"20789\.\.20899, is already in use on gw-2 by python3 \(pid \d+, squatter\.service\)", r.stderr)
         assert m, r.stderr
-        line = (fleet.workdir / "squatted.yaml").read_text().splitlines()[int(m.group(1)) - 1]
-        assert "20789" in line or "port" in line
+        # located at gw-2/ops's own `port:` (not another instance's, not the host's line)
+        lines = (fleet.workdir / "squatted.yaml").read_text().splitlines()
+        at, col = int(m.group(1)), int(m.group(2))
+        assert (lines[at - 2].strip(), lines[at - 1][col - 1:]) == ("ops:", "port: 20789"), lines[at - 2:at]
         assert not host.exists("/home/openclaw/.openclaw-ops")
     finally:
         host.run(["systemctl", "stop", "squatter.service"], check=False)
 
 
-def test_a_key_the_hosts_version_rejects_is_found_from_the_host_itself(fleet: Fleet) -> None:
+def test_a_key_the_hosts_version_rejects_is_found_by_the_version_the_host_runs(fleet: Fleet) -> None:
+    # the version is the host's; its schema is the shipped one, proven equal to what the host prints below
     doc = fleet_doc()
     # what the inventory believes the hosts run (not installing it); they run 2026.9.6
     doc["openclaw"] = {"version": "2026.12.1", "command": [OC]}
@@ -186,15 +189,26 @@ def test_host_schema_is_read_from_the_hosts_own_openclaw(fleet: Fleet, monkeypat
                                                         tmp_path: Path) -> None:
     from provisioner.apply.capabilities import host_schema
     from provisioner.cache import cache_dir
+    from provisioner.remote.connect import run_script
+    from provisioner.remote.scripts.openclaw_cli import NOBODY, config_schema_script
+    from provisioner.remote.scripts.trust import user_output
     from provisioner.remote.ssh import SSHTransport
     from provisioner.rules.openclaw_config import check_openclaw_config
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache: host_schema must ask the host
+    shipped = json.loads((Path(__file__).parents[1] / "schemas/openclaw/config.schema.2026.9.6.json").read_text())
     host = fleet.hosts["gw-1"]
     with SSHTransport.connect("gw-1", host.address, identity_file=str(host.key_path),
                               known_hosts=str(host.known_hosts_path), sock_factory=fleet.lab.connect_socket) as t:
+        # what the host's own `openclaw config schema` prints, run the way plan runs it (as nobody)
+        res = run_script(t, config_schema_script([OC], *NOBODY), timeout=300)
         schema = host_schema(t, [OC], "2026.9.6", "openclaw", "openclaw")  # as that user (nobody if absent)
-    assert (cache_dir("schemas") / "config.schema.2026.9.6.json").exists()
+    assert res.ok, res.err_text()
+    printed = user_output(res.text())
+    printed_schema = json.loads(printed[printed.index("{"):])
+    assert printed_schema == shipped, "the shipped schema is not what OpenClaw 2026.9.6 prints"
+    assert schema == printed_schema  # host_schema read it from the host, unchanged
+    assert json.loads((cache_dir("schemas") / "config.schema.2026.9.6.json").read_text()) == printed_schema
     issues = check_openclaw_config("2026.9.6", {"gateway": {"mode": "local", "inboundDedupe": {}}}, schema=schema)
     assert [i.path for i in issues] == [("gateway", "inboundDedupe")]
 

@@ -260,8 +260,53 @@ HOSTILE = {
 }
 
 
+# why each one is refused: (line, rule code, words of the message); a refusal for another reason (a crash turned
+# into a generic error, a tag executed and then rejected by the schema) is a different behaviour
+REFUSED_BECAUSE = {
+    "alias-expansion": (2, "yaml", "aliases expand the inventory to more than"),
+    "bad-date": (2, "yaml", "invalid value '2001-02-30': day is out of range for month"),
+    "binary-int-port": (2, "yaml", "integer out of range"),
+    "binary-tag": (2, "schema", "hosts: expected object, got bytes"),
+    "block-sequence-nesting-100k": (3, "yaml", "nested more than 64 levels deep"),
+    "bom": (2, "schema", "hosts: {} should be non-empty"),
+    "carriage-return-lines": (1, "duplicate-key", "duplicate key 'x' (first defined at line 1, column 12)"),
+    "complex-key-nesting-100k": (3, "yaml", "nested more than 64 levels deep"),
+    "config-agents-defaults-string": (2, "config-conflict", "config agents.defaults must be a mapping"),
+    "config-gateway-list": (2, "config-conflict", "config gateway must be a mapping"),
+    "config-nesting-200": (2, "yaml", "nested more than 64 levels deep"),
+    "empty": (1, "", "the inventory is empty"),
+    "explicit-tags": (1, "yaml", "invalid value '1' for the tag !!timestamp"),
+    "float-overflow-port": (2, "schema", "port: expected integer"),
+    "flow-nesting-200k": (2, "yaml", "nested more than 64 levels deep"),
+    "hex-int-port": (2, "yaml", "integer out of range"),
+    "huge-int-port": (2, "yaml", "integer out of range"),
+    "lone-surrogate": (3, "yaml", "U+D800 cannot be encoded as UTF-8"),
+    "mapping-nesting-3k": (2, "yaml", "nested more than 64 levels deep"),
+    "nan-ssh-timeout": (2, "schema", "connect_timeout: .nan is not a number"),
+    "nan-timeout": (2, "schema", "health.timeout: .nan is not a number"),
+    "newline-in-path": (2, "schema", "state_dir: '/a\\nb' is not valid"),
+    "nul-byte": (1, "yaml", "unacceptable character #x0000"),
+    "only-comment": (1, "", "the inventory is empty"),
+    "path-in-instance-name": (2, "schema", "invalid name '../x' in hosts.h.instances"),
+    "python-tag": (2, "schema", "hosts: expected object, got list"),  # the tag is not run: a plain list
+    "recursive-alias": (1, "yaml", "recursive alias"),
+    "recursive-merge": (2, "yaml", "recursive alias"),
+    "sexagesimal-int-port": (2, "yaml", "integer out of range"),
+    "shell-in-address": (2, "schema", "hosts.h.address: 'x; touch /tmp/pwned' does not match"),
+    "two-documents": (2, "yaml", "but found another document"),
+    "unicode-line-separators": (1, "duplicate-key", "duplicate key 'x' (first defined at line 1, column 12)"),
+}
+
+
+def test_every_hand_picked_inventory_has_its_reason() -> None:
+    assert sorted(REFUSED_BECAUSE) == sorted(HOSTILE)
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hand_picked_hostile_inventories_are_refused_with_a_location(name: str) -> None:
     v = check(HOSTILE[name])
     assert not v.ok
+    line, code, words = REFUSED_BECAUSE[name]
+    errors = [(d.span.line if d.span else 0, d.code, d.message) for d in v.diagnostics if d.severity.value == "error"]
+    assert [e for e in errors if e[0] == line and e[1] == code and words in e[2]], errors
 

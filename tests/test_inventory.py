@@ -73,8 +73,10 @@ hosts:
     data, spans, errors = load_yaml(text, "inv.yaml")
     assert not errors
     assert data["hosts"]["a"]["instances"]["main"] == {"port": 18789, "bind": "loopback"}
-    # an aliased value is located where the anchor defined it
-    assert spans.value(("hosts", "a", "instances", "main", "port")) is not None
+    # an aliased value is located where the anchor defined it (line 2, `18789`), an explicit key on its own line
+    port = spans.value(("hosts", "a", "instances", "main", "port"))
+    bind = spans.value(("hosts", "a", "instances", "main", "bind"))
+    assert [(s.path, s.line, s.col) if s else None for s in (port, bind)] == [("inv.yaml", 2, 22), ("inv.yaml", 9, 15)]
 
 
 def test_recursive_alias_is_an_error_not_a_crash() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.apply.results import HostResult, HostStatus
 from provisioner.apply.rollout import Playbook, batches, fail_budget, roll_out
-from provisioner.playbook import load_playbook
+from provisioner.playbook import default_playbook, load_playbook
 
 HOSTS = [f"h{i}" for i in range(1, 11)]
 
@@ -45,9 +45,22 @@ def test_a_failed_batch_stops_the_rollout_and_later_hosts_are_not_reached() -> N
                                                         HostStatus.NOT_REACHED, HostStatus.NOT_REACHED]
 
 
-def test_shipped_playbooks_load() -> None:
-    for p in sorted((Path(__file__).parents[1] / "playbooks").glob("*.yaml")):
-        assert isinstance(load_playbook(str(p)), Playbook)
+SHIPPED = {
+    "default": Playbook(serial=(1, "100%"), max_fail=0, name="default", health_gate=True, health_timeout=None,
+                        pause=0.0, on_failure="stop"),
+    "canary-then-halves": Playbook(serial=(1, "50%"), max_fail="10%", name="canary-then-halves", health_gate=True,
+                                   health_timeout=None, pause=0.0, on_failure="rollback"),
+    "one-by-one": Playbook(serial=(1,), max_fail=0, name="one-by-one", health_gate=True, health_timeout=180,
+                           pause=5.0, on_failure="stop"),
+}
+
+
+def test_shipped_playbooks_load_with_the_values_their_files_state() -> None:
+    found = {p.stem: load_playbook(str(p)) for p in sorted((Path(__file__).parents[1] / "playbooks").glob("*.yaml"))}
+    assert found == SHIPPED
+    # what `apply` uses without --playbook: one canary, then the rest (10 hosts: 1 then 9, never 1 by 1)
+    assert default_playbook() == SHIPPED["default"]
+    assert [len(b) for b in batches(HOSTS, default_playbook().serial)] == [1, 9]
 
 
 def test_release_plan_installs_switches_and_prunes_but_never_the_current_link() -> None:

@@ -38,6 +38,11 @@ def test_failing_inventory_reports_each_expected_diagnostic_at_its_line_and_colu
         assert match, f"expected {sev} [{exp['code']}] at {exp['at']} containing {exp['contains']!r}; got:\n" + \
             "\n".join(f"  {g[0]} {g[1]} [{g[2]}] {g[3]}" for g in got)
         assert all(m[4].path == path for m in match)
+    # and nothing else: a diagnostic no expectation names is a rule firing where it should not
+    extra = [g for g in got if not any(g[0] == e["at"] and g[1] == e.get("severity", "error") and g[2] == e["code"]
+                                       and e["contains"] in g[3] for e in data["fail"]["expect"])]
+    assert extra == [], "diagnostics no expectation names:\n" + "\n".join(f"  {g[0]} {g[1]} [{g[2]}] {g[3]}"
+                                                                       for g in extra)
     if any(e.get("severity", "error") == "error" for e in data["fail"]["expect"]):
         assert not v.ok
 

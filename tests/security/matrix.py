@@ -372,3 +372,57 @@ def check_delivered(host: LabHost, exp: list[Expect], args: list[str]) -> list[s
                 problems.append(f"{e.profile}: config values differ: {cfg['messages']} {cfg['agents']}")
     return problems
 
+
+
+def host_level_doc(host: LabHost, lay: Layout, k: int, accepted: set[Pair], *, prefix: bool) -> dict[str, Any]:
+    """One hostile value on its own in every host-level field it was accepted in (the SSH identity file and
+    known_hosts, the service home) and, with `prefix`, in the release prefix: what the big apply can only give
+    one value (the combined one)."""
+    v = lay.values[k].value
+    ssh = lab_ssh(host)
+    if ("ssh.identity_file", k) in accepted:
+        ssh["identity_file"] = str(lay.identity_file(v))
+    if ("ssh.known_hosts", k) in accepted:
+        ssh["known_hosts"] = str(lay.known_hosts(v))
+    service: dict[str, Any] = {"manager": "systemd", "user": "openclaw"}
+    if ("service.home", k) in accepted:
+        service["home"] = lay.home(v)
+    oc: dict[str, Any] = {"version": VERSION, "command": [WRAP_PATH]}
+    if prefix:
+        oc["install"] = {"source": "push", "prefix": "/opt/ocs " + v}
+    return {"version": 1, "openclaw": oc, "defaults": {"ssh": ssh, "service": service},
+            "hosts": {"gw": {"address": host.address, "instances": {"main": {"port": 18789}}}}}
+
+
+def check_host_level(cli: Provision, tmp_path: Path, host: LabHost, lay: Layout, k: int,
+                     accepted: set[Pair]) -> list[str]:
+    """`plan` with value k alone in the host-level fields: it logs in with that identity file and known_hosts,
+    plans the gateway's files under that home, and probes the release under that prefix. A prefix validate
+    refuses is refused on the prefix's own line."""
+    name = lay.values[k].name
+    inv = write_json_yaml(tmp_path / f"host-level-{k:02d}.yaml", host_level_doc(host, lay, k, accepted, prefix=True))
+    r = cli("validate", inv)
+    with_prefix = r.returncode == 0
+    if not with_prefix:
+        errors = located_errors(r, inv)
+        lines = Path(inv).read_text(encoding="utf-8").splitlines()
+        if not errors or any(not lines[line - 1].strip().startswith('"prefix":') for line, _, _ in errors):
+            return [f"{name}: validate refused something else than the prefix, or without a location:\n{tail(r, 800)}"]
+        inv = write_json_yaml(tmp_path / f"host-level-{k:02d}-np.yaml",
+                              host_level_doc(host, lay, k, accepted, prefix=False))
+    r = cli("plan", inv, "--json")
+    if r.returncode != 0:
+        return [f"{name}: plan with it in the host-level fields failed:\n{tail(r, 800)}"]
+    targets = [c["target"] for h in json.loads(r.stdout)["hosts"] for c in h["changes"]]
+    problems = []
+    v = lay.values[k].value
+    if with_prefix and f"/opt/ocs {v}/{VERSION}" not in targets:
+        problems.append(f"{name}: the release is not planned under its prefix: {targets}")
+    if ("service.home", k) in accepted and f"{lay.home(v)}/.openclaw-main/openclaw.json" not in targets:
+        problems.append(f"{name}: the config is not planned under the home {lay.home(v)!r}: {targets}")
+    return problems
+
+
+def write_json_yaml(path: Path, doc: dict[str, Any]) -> str:
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")  # JSON is YAML, a key a line
+    return str(path)

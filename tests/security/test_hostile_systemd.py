@@ -113,7 +113,9 @@ def test_executable_paths_systemd_takes_differently_are_refused_or_still_work(
     `$$` there. A command path with such characters must be refused by validate, or run as written."""
     host = make_host("systemd")
     exes = {"quotes-and-backslash": "/opt/it's \"q\" back\\slash/ocs-wrap",
-            "dollar": f"/opt/$(touch /tmp/{marker('exe')}) $HOME/ocs-wrap"}
+            "dollar": f"/opt/$(touch /tmp/{marker('exe')}) $HOME/ocs-wrap",
+            "inner-space": "/opt/ocs inner space/ocs-wrap"}  # what systemd takes as written: it must run
+    refused = {"quotes-and-backslash", "dollar"}
     prepare_host(host, exes.values())
     cli = operator_cli(lab, tmp_path)
     problems = []
@@ -122,9 +124,13 @@ def test_executable_paths_systemd_takes_differently_are_refused_or_still_work(
         inv = write_yaml(tmp_path / f"{name}.yaml", single_host_doc(host, {"main": {"port": 18789}}, [exe],
                                                                         health_timeout=5))
         r = cli("validate", inv)
-        if r.returncode != 0:
-            assert located_errors(r, inv), tail(r)
+        if name in refused:
+            # refused where the command is written (openclaw.command[0], line 5), saying why
+            assert r.returncode == 1, tail(r)
+            assert [(line, msg.split(" makes ")[0]) for line, _, msg in located_errors(r, inv)] == [
+                (5, "openclaw.command[0]")] and "systemd refuses quotes and backslashes" in r.stdout + r.stderr, tail(r)
             continue
+        assert r.returncode == 0, tail(r)
         r = cli("apply", inv, "--yes")
         rec = host_facts(host, [])["records"].get(record_key("main"))
         if r.returncode != 0 or rec is None or rec["argv0"] != exe:

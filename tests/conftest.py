@@ -1,6 +1,10 @@
 """Shared fixtures: the real OpenClaw install and the lab of real SSH and systemd hosts."""
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 
 def _lab_per_worker() -> None:
@@ -20,3 +24,15 @@ def _lab_per_worker() -> None:
 _lab_per_worker()
 
 pytest_plugins = ["tests.openclaw_fixtures", "tests.lab.fixtures"]
+
+
+@pytest.fixture()
+def own_controller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A controller of this test's own: an empty cache dir (so a digest key of its own), no shared key file."""
+    from provisioner import digests
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-a"))
+    monkeypatch.delenv(digests.KEY_ENV, raising=False)
+    digests.forget_key()
+    yield tmp_path / "cache-a"
+    digests.forget_key()  # later tests in this process load their own key again

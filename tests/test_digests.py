@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,13 +27,9 @@ HOME = "/home/openclaw/.openclaw-main"
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cache(own_controller: Path) -> Path:
     """Every test starts with a controller of its own: an empty cache dir, no shared key file."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-a"))
-    monkeypatch.delenv(digests.KEY_ENV, raising=False)
-    digests.forget_key()
-    yield tmp_path / "cache-a"
-    digests.forget_key()  # later tests in this process load their own key again
+    return own_controller
 
 
 def switch_controller(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from provisioner import digests
 from provisioner.apply.executor import apply_host, roll_back_host
 from provisioner.apply.facts import recheck_request, user_side
 from provisioner.apply.locks import controller_id, new_holder
@@ -45,16 +44,8 @@ ENV = "/home/openclaw/.openclaw-main/gateway.env"
 STALE = (ENV, UNIT_FILE)  # the host runs an older env file and unit; its openclaw.json is up to date
 NO_SUCH_PID = 4194305  # above PID_MAX_LIMIT (2^22): no process can ever have it
 
-pytestmark = pytest.mark.timeout(30)  # every wait here is in hundredths of a second: a hang is a bug
-
-
-@pytest.fixture(autouse=True)
-def _digest_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(digests.KEY_ENV, raising=False)
-    digests.forget_key()
-    yield
-    digests.forget_key()
+# every wait here is in hundredths of a second: a hang is a bug
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("own_controller")]
 
 
 def _desired(tmp_path: Path) -> DesiredHost:

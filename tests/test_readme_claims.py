@@ -13,14 +13,12 @@ import pty
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from provisioner import digests
 from provisioner.apply import driver
 from provisioner.apply.driver import Rollout
 from provisioner.apply.facts import user_side
@@ -38,7 +36,7 @@ from provisioner.validate import validate_text
 from tests.support.cli import REPO, Provision, cli_argv
 from tests.support.fake_transport import FakeTransport
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("own_controller")]
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -213,15 +211,6 @@ def _previous_revision(desired: DesiredHost) -> ObservedHost:
                                  EntryKind.DIRECTORY) for d in desired.dirs}
     services = {s.unit: ObservedService(s.unit, "loaded", "active", "enabled") for s in desired.services}
     return ObservedHost(desired.name, files=files, dirs=dirs, services=services, users={desired.service_user: True})
-
-
-@pytest.fixture(autouse=True)
-def _digest_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(digests.KEY_ENV, raising=False)
-    digests.forget_key()
-    yield
-    digests.forget_key()
 
 
 def test_a_playbook_with_the_gate_disabled_asks_no_gateway(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from provisioner.apply.facts import recheck_request, user_side
 from provisioner.apply.health import GateOptions, health_gate
@@ -177,7 +176,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
 
 def _restore(t: Transport, desired: DesiredHost, paths: list[str], root: str, become: bool) -> None:
     if paths:
-        run_script(t, restore_script(paths, root, **_user_side(desired)), become=become)
+        run_script(t, restore_script(paths, root, **user_side(desired)), become=become)
 
 
 def _mount_points(desired: DesiredHost, units: list[str]) -> list[str]:
@@ -188,12 +187,6 @@ def _mount_points(desired: DesiredHost, units: list[str]) -> list[str]:
             out += [line[6:].replace("%%", "%") for line in f.content.decode().splitlines()
                     if line.startswith("Where=")]
     return out
-
-
-def _user_side(desired: DesiredHost) -> dict[str, Any]:
-    """restore_script's arguments naming the service user and the paths in its tree."""
-    fields = user_side(desired)
-    return {"user": fields["user"], "user_paths": fields["user_paths"]}
 
 
 def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, become: bool = False,
@@ -207,7 +200,7 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     settled: list[str] = []
     try:
         # under the host lock again: the apply released it when the host itself was done
-        script = restore_script(done.written, root, pending=units, **_user_side(desired))
+        script = restore_script(done.written, root, pending=units, **user_side(desired))
         got = acquire(t, holder, script, root, become=become, say=lambda m: say(done.host, m), take_over=False)
         if not got.ok:
             return HostResult(done.host, HostStatus.FAILED, f"rollback not done: {got.refusal}", rolled_back=False)

@@ -145,14 +145,6 @@ def root_output(text: str) -> str:
     return "\n".join(line for line in text.split("\n") if not line.startswith(USER_PREFIX))
 
 
-def unsafe_reason(stderr: str) -> str | None:
-    """The plain-words reason of an ocp_safe refusal, if that is why a script failed."""
-    for line in stderr.splitlines():
-        if line.startswith(UNSAFE + " "):
-            return line[len(UNSAFE) + 1:]
-    return None
-
-
 def refusal_reason(stderr: str) -> str | None:
     """Why a host script stopped before touching anything: a path swapped since the plan (REFUSED), or one that
     root may not act on because someone other than root could change it (UNSAFE)."""

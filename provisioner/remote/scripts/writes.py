@@ -1,4 +1,4 @@
-"""Scripts that change a host: atomic batched writes with backups, restore, lock, users, systemd actions.
+"""Scripts that change files on a host: atomic batched writes with backups, restore, users, pending-restart marks.
 
 All of them are sh scripts sent on stdin (file contents travel as base64 here-documents, so secrets never
 appear in any process's argv on the host) and built only from quoted words.
@@ -120,7 +120,10 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     # temps are removed on every exit: after phase 2 they are already renamed away
     drop = ["rm -f -- " + " ".join(temp[f.path] for f in root_files)] if root_files else []
     if user_files and user:
-        drop += as_user(*user, ["rm -f -- " + " ".join(temp[f.path] for f in user_files)], root, then="|| true")
+        # only while the user's temps may still be there: after their renames this would cost a setpriv for nothing
+        drop += ['if [ -z "${ocp_renamed-}" ]; then',
+                 *as_user(*user, ["rm -f -- " + " ".join(temp[f.path] for f in user_files)], root, then="|| true"),
+                 "fi"]
     lines += ["cleanup() {", *(drop or [":"]), "}", "trap 'cleanup' EXIT", "trap 'exit 130' INT TERM HUP"]
     if batch.create_user and not root:
         u = q(batch.create_user)
@@ -171,6 +174,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
         lines.append(f'mv -fT -- {temp[f.path]} "$R"{q(f.path)}')
     if user_files and user:
         lines += as_user(*user, [f'mv -fT -- {temp[f.path]} "$R"{q(f.path)}' for f in user_files], root)
+        lines.append("ocp_renamed=1")
     parents = sorted({posixpath.dirname(f.path) for f in root_files})
     for parent in parents:
         lines.append(f"sync -- \"$R\"{q(parent)} 2>/dev/null || true")

@@ -22,7 +22,7 @@ from provisioner.apply.facts import probe_request, user_side
 from provisioner.core.desired import DesiredHost
 from provisioner.inventory.model import Inventory
 from provisioner.remote.connect import whole
-from provisioner.remote.scripts import dedupe, locks, openclaw_cli, probe, release, systemd, writes
+from provisioner.remote.scripts import dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, writes
 from provisioner.render.files import render_inventory
 from provisioner.validate import validate_file
 from tests.support.cli import REPO
@@ -160,13 +160,14 @@ def all_scripts() -> dict[str, str]:
         "dedupe_race": dedupe.race_script(f"{d}/.r", "gw-a", 0, who),
         "dedupe_remove": dedupe.remove_script(f"{d}/.r", who=who),
         "dedupe_wait_gone": dedupe.wait_gone_script(f"{d}/.r", 1.0, who),
+        "readonly": gateway_env.readonly_script([(units[0], 18789), ("", 20789)]),
     }
 
 
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (dedupe, locks, openclaw_cli, probe, release, systemd, writes)
+                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}
     source = inspect.getsource(all_scripts)

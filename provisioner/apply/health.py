@@ -13,6 +13,7 @@ from provisioner.core.observed import ObservedService
 from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host
 from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.scripts.gateway_env import parse_readonly, readonly_script
 from provisioner.remote.scripts.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.scripts.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.scripts.systemd import unit_states_script
@@ -30,6 +31,8 @@ class InstanceHealth:
     ready: str
     openclaw: str = "not asked"  # what `openclaw gateway status` says: "rpc ok", "rpc failed: ...", ...
     openclaw_ok: bool | None = None
+    # OPENCLAW_CONFIG_READONLY=1 in the running gateway's own environment: yes / no / - (no process found) / ?
+    config_readonly: str = "?"
 
     @property
     def healthy(self) -> bool:
@@ -85,6 +88,7 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
         if res.ok:
             services = parse_probe(t.host, req, res.text(), root).services
     cli = gateway_status(t, host, command, become=become) if host is not None and command else {}
+    readonly = config_readonly(t, desired, become)
     out = []
     for s in desired.services:
         o = services.get(s.unit)
@@ -92,8 +96,21 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
                                                               else "not-found")
         said, ok = cli.get(s.instance, ("not asked", None))
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),
-                                  _ask(t, s.port, s.health_path), said, ok))
+                                  _ask(t, s.port, s.health_path), said, ok, readonly.get(s.instance, "?")))
     return out
+
+
+def config_readonly(t: Transport, desired: DesiredHost, become: bool) -> dict[str, str]:
+    """Per instance: is OPENCLAW_CONFIG_READONLY=1 in its running gateway's environment (yes / no / -)?"""
+    gateways = [s for s in desired.services if s.port]
+    if not gateways or transport_root(t):
+        return {s.instance: "-" for s in gateways}  # a stand-in host runs no gateway of its own
+    targets = [(s.unit if s.manager is Manager.SYSTEMD else "", s.port) for s in gateways]
+    try:
+        res = run_script(t, readonly_script(targets), become=become, timeout=30)
+    except TransportError:
+        return {}
+    return {s.instance: word for s, word in zip(gateways, parse_readonly(res.text(), len(gateways)), strict=True)}
 
 
 # --- the gate after a restart -------------------------------------------------------------------------

@@ -13,7 +13,8 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str,
         "healthy": not errors and all(r.healthy for r in rows),
         "instances": [
             {"host": r.host, "instance": r.instance, "unit": r.unit, "port": r.port, "unit_state": r.unit_state,
-             "healthz": r.live, "readyz": r.ready, "openclaw_status": r.openclaw, "healthy": r.healthy}
+             "healthz": r.live, "readyz": r.ready, "openclaw_status": r.openclaw,
+             "config_readonly": r.config_readonly, "healthy": r.healthy}
             for r in rows
         ],
         "unreachable": errors,
@@ -21,9 +22,9 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str,
 
 
 def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style) -> str:
-    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "OPENCLAW GATEWAY STATUS", "")
-    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.openclaw,
-                       "healthy" if r.healthy else "UNHEALTHY") for r in rows]
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", "")
+    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.config_readonly,
+                       r.openclaw, "healthy" if r.healthy else "UNHEALTHY") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []
     for n, row in enumerate(table):

@@ -152,7 +152,8 @@ def render_env(inst: Instance, secrets: SecretLookup | Callable[[SecretRef], str
             raise SecretMissing(inst, name, ref)
         entries.append((name, value))
         values.append(value)
-    text = _jinja().get_template("gateway.env.j2").render(inst=inst, entries=entries)
+    text = _jinja().get_template("gateway.env.j2").render(
+        inst=inst, entries=entries, readonly=inst.service.manager is Manager.NONE)
     return text.encode("utf-8"), tuple(values)
 
 
@@ -223,7 +224,7 @@ def render_host(
         env_bytes, secret_values = render_env(inst, secrets)
         files.append(
             DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
-                        secret_values=secret_values, reveal_keys=tuple(sorted(inst.env)))
+                        secret_values=secret_values, reveal_keys=(*sorted(inst.env), "OPENCLAW_CONFIG_READONLY"))
         )
         if svc.manager is Manager.NONE:
             continue

@@ -9,7 +9,7 @@ from provisioner.core.diagnostics import Diagnostic
 from provisioner.rules.context import Ctx, _get
 
 UNIT_OWNED_ENV = ("OPENCLAW_PROFILE", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "OPENCLAW_GATEWAY_PORT",
-                  "OPENCLAW_SYSTEMD_UNIT", "HOME")
+                  "OPENCLAW_SYSTEMD_UNIT", "HOME", "OPENCLAW_CONFIG_READONLY")
 
 # config sections the tool writes keys into (gateway.mode/port/bind, agents.defaults.workspace)
 OWNED_SECTIONS = (("gateway",), ("agents",), ("agents", "defaults"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,27 @@ def test_sshfs_unit() -> None:
                  "Options=StrictHostKeyChecking=yes,_netdev,allow_other,reconnect,ServerAliveInterval=15,"
                  "IdentityFile=/root/.ssh/id_ed25519", "WantedBy=remote-fs.target"):
         assert line in text.splitlines()
+
+
+@pytest.mark.parametrize("kind, source", [("nfs", "nas:/export/claim"), ("sshfs", "root@nas:/export"),
+                                          ("bind", "/srv/shared/claim")])
+def test_every_mount_type_renders_a_unit_systemd_analyze_accepts(kind: str, source: str, tmp_path: Path) -> None:
+    """This kernel has no NFS client, so an NFS unit is never mounted here: systemd's own checker is what proves
+    it (the unit name matches Where=, every setting parses). The control: a unit whose Where= is not its
+    name is refused by the same check."""
+    dd = DedupeSettings("/var/lib/openclaw/inbound-claim",
+                        mount=DedupeMount(kind, source, ("vers=4.2",) if kind == "nfs" else (), None))
+    unit = tmp_path / unit_name(dd.dir)
+    unit.write_bytes(render_mount_unit(dd))
+
+    def verify(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True,
+                              check=False, timeout=60)
+
+    r = verify(unit)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    wrong = tmp_path / "elsewhere" / unit.name
+    wrong.parent.mkdir()
+    wrong.write_bytes(unit.read_bytes().replace(b"Where=/var/lib/openclaw/inbound-claim", b"Where=/var/lib/other"))
+    r = verify(wrong)
+    assert r.returncode != 0 and "Where= setting doesn't match unit name" in r.stderr, r.stderr

@@ -243,7 +243,7 @@ def _plan_services(h: str, services: Iterable[DesiredService], observed: Observe
                    changed: set[str]) -> list[Change]:
     out = []
     for s in services:
-        if s.manager is not Manager.SYSTEMD:
+        if s.manager is Manager.NONE:
             continue
         o = observed.services.get(s.unit)
         before = service_fingerprint(o)

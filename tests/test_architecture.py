@@ -22,7 +22,17 @@ from provisioner.apply.facts import probe_request, user_side
 from provisioner.core.desired import DesiredHost
 from provisioner.inventory.model import Inventory
 from provisioner.remote.connect import whole
-from provisioner.remote.scripts import dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, writes
+from provisioner.remote.scripts import (
+    dedupe,
+    gateway_env,
+    locks,
+    openclaw_cli,
+    probe,
+    release,
+    systemd,
+    user_units,
+    writes,
+)
 from provisioner.render.files import render_inventory
 from provisioner.validate import validate_file
 from tests.support.cli import REPO
@@ -150,7 +160,11 @@ def all_scripts() -> dict[str, str]:
         "switch_current": release.switch_current_script("/opt/openclaw", "2026.9.6"),
         "prune": release.prune_script("/opt/openclaw", ["2026.9.4"]),
         "prune_incoming": release.prune_incoming_script("/var/lib/x/in.tgz"),
-        "registry_install": release.registry_install_script("/opt/openclaw", "2026.9.6", "24.21.0", "r1"),
+        "registry_install": release.registry_install_script("/opt/openclaw", "2026.9.6", "24.21.0", "r1",
+                                                            "http://10.0.0.1:4873/"),
+        "user_systemctl": user_units.user_systemctl_script("openclaw", "openclaw", True, units[:1], units[1:],
+                                                           ["old.service"]),
+        "user_unit_states": user_units.user_unit_states_script("openclaw", "openclaw", units),
         "per_instance": openclaw_cli.per_instance_script(host.instances, inv.openclaw.run_command,
                                                          ["gateway", "status", "--json"]),
         "config_schema": openclaw_cli.config_schema_script(inv.openclaw.run_command, "openclaw", "openclaw"),
@@ -167,7 +181,7 @@ def all_scripts() -> dict[str, str]:
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, writes)
+                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, user_units, writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}
     source = inspect.getsource(all_scripts)

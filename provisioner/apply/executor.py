@@ -11,6 +11,7 @@ from provisioner.apply.health import GateOptions, health_gate
 from provisioner.apply.locks import acquire, new_holder
 from provisioner.apply.release_steps import finish_release, install_release
 from provisioner.apply.results import HostResult, HostStatus, Progress
+from provisioner.apply.services import systemctl
 from provisioner.core.changes import Action, ChangeKind, HostPlan
 from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import ObservedHost
@@ -19,7 +20,6 @@ from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, rele
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.locks import unlock_script
 from provisioner.remote.scripts.probe import parse_probe, probe_script
-from provisioner.remote.scripts.systemd import systemctl_script
 from provisioner.remote.scripts.trust import refusal_reason, root_output
 from provisioner.remote.scripts.writes import WriteBatch, restore_script, write_script
 from provisioner.remote.transport import Transport, TransportError
@@ -152,8 +152,8 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes
                           if c.action is Action.STOP and c.instance is None]
     say(h, "systemctl: " + ", ".join(restart + start + stop))
-    res = run_script(t, systemctl_script(unit_changed, restart, start, stop, removed_unit_files,
-                                         _mount_points(desired, restart + start)), become=become)
+    res = systemctl(t, desired, unit_changed, restart, start, stop, removed_unit_files,
+                    _mount_points(desired, restart + start), become=become)
     result.restarted = restart + start
     result.reloaded = unit_changed
     failure = None if res.ok else f"systemctl failed: {refusal_reason(res.err_text()) or res.err_text()[:400]}"
@@ -166,7 +166,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     say(h, "rolling back")
     _restore(t, desired, [f.path for f in files], root, become)
     with contextlib.suppress(TransportError):
-        if run_script(t, systemctl_script(unit_changed, restart + start, [], []), become=become).ok:
+        if systemctl(t, desired, unit_changed, restart + start, [], [], become=become).ok:
             result.settled = restart + start
     result.status = HostStatus.FAILED
     result.rolled_back = True
@@ -210,7 +210,7 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
                 return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: {why}",
                                   rolled_back=True)
             if units:
-                res = run_script(t, systemctl_script(done.reloaded, units, [], []), become=become)
+                res = systemctl(t, desired, done.reloaded, units, [], [], become=become)
                 if not res.ok:
                     return HostResult(done.host, HostStatus.FAILED, f"rollback: systemctl failed: "
                                       f"{res.err_text()[:300]}", rolled_back=True)

@@ -7,11 +7,12 @@ from typing import Any
 
 from provisioner.core.changes import Action, ChangeKind, HostPlan
 from provisioner.core.desired import DesiredHost
-from provisioner.core.observed import EntryKind, ObservedHost
+from provisioner.core.observed import EntryKind, ObservedHost, ObservedService
 from provisioner.core.policies import Manager
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
+from provisioner.remote.scripts.user_units import observed_user_units, user_unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -24,7 +25,8 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
     # only root's own unit directories: a user-side one (systemd-user units) is the service user's to fill
     unit_dirs = sorted({f.path.rsplit("/", 1)[0] for f in desired.files if f.path.endswith(".service")
                         and not f.as_user} | {"/etc/systemd/system"})
-    systemd = any(s.manager is Manager.SYSTEMD for s in desired.services) or not desired.services
+    # systemd-user hosts too: the pending-restart marks are root's, whichever manager runs the units
+    systemd = any(s.manager is not Manager.NONE for s in desired.services) or not desired.services
     return ProbeRequest(
         files=tuple(f.path for f in desired.files),
         dirs=tuple(d.path for d in desired.dirs),
@@ -45,6 +47,20 @@ def user_side(desired: DesiredHost) -> dict[str, Any]:
     groups = [f.group for f in desired.files if f.as_user] + [d.group for d in desired.dirs if d.as_user]
     group = groups[0] if groups else desired.service_user
     return {"user": (desired.service_user, group) if mine else None, "user_paths": mine}
+
+
+def user_unit_states(t: Transport, desired: DesiredHost, *, become: bool = False,
+                     timeout: float = 60.0) -> dict[str, ObservedService]:
+    """The state of the host's systemd-user units, asked of the service user's own manager (as that user); none
+    on a stand-in host, or while the user or its manager does not exist yet."""
+    units = [s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER]
+    if not units or transport_root(t):
+        return {}
+    user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
+    res = run_script(t, user_unit_states_script(user, group, units), become=become, timeout=timeout)
+    if not res.ok:
+        raise FactsError(t.host, f"asking {user}'s systemd manager failed (exit {res.rc}): {res.err_text()[:300]}")
+    return {u: s for u, s in observed_user_units(res.text()).items() if u in units}
 
 
 def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool = False) -> ProbeRequest:
@@ -71,6 +87,7 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     if not res.ok:
         raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")
     observed = parse_probe(t.host, req, res.text(), root)
+    observed.services.update(user_unit_states(t, desired, become=become, timeout=timeout))
     # contents only of files that differ, for their diffs: an unchanged fleet costs no second round trip
     differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
               and o.kind is EntryKind.FILE and o.sha256 is not None and o.sha256 != sha256(f.content)]

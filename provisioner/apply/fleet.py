@@ -84,7 +84,7 @@ def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
                      listeners=True)
         if observed_out is not None:
             observed_out[h.name] = obs
-        manage = not transport_root(t) and h.service.manager is Manager.SYSTEMD
+        manage = not transport_root(t) and h.service.manager is not Manager.NONE
         return plan_host(desired[h.name], obs, manage_services=manage)
 
     results = fleet.each(hosts, one)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from provisioner.apply.facts import user_unit_states
 from provisioner.apply.results import HostResult, Progress
 from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import ObservedService
@@ -87,12 +89,14 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
         res = run_script(t, probe_script(req, root), become=become, timeout=60)
         if res.ok:
             services = parse_probe(t.host, req, res.text(), root).services
+    with contextlib.suppress(TransportError):  # a user manager that cannot be asked: its units show not-found
+        services.update(user_unit_states(t, desired, become=become))
     cli = gateway_status(t, host, command, become=become) if host is not None and command else {}
     readonly = config_readonly(t, desired, become)
     out = []
     for s in desired.services:
         o = services.get(s.unit)
-        state = "unmanaged" if s.manager is not Manager.SYSTEMD else (o.active_state if o and o.load_state == "loaded"
+        state = "unmanaged" if s.manager is Manager.NONE else (o.active_state if o and o.load_state == "loaded"
                                                               else "not-found")
         said, ok = cli.get(s.instance, ("not asked", None))
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),

@@ -30,9 +30,9 @@ def install_release(t: Transport, r: DesiredRelease, become: bool, say: Progress
     """Put the pinned release in place under its prefix, before any file that refers to it is written."""
     run_id = uuid.uuid4().hex[:8]
     if r.source == "registry":
-        say(t.host, f"installing OpenClaw {r.version} from the npm registry")
-        res = run_script(t, registry_install_script(r.prefix, r.version, r.node_version, run_id), become=become,
-                         timeout=1800)
+        say(t.host, f"installing OpenClaw {r.version} from the npm registry {r.registry or '(the host npm default)'}")
+        res = run_script(t, registry_install_script(r.prefix, r.version, r.node_version, run_id, r.registry),
+                         become=become, timeout=1800)
         return None if res.ok and "INSTALLED" in res.text() else f"installing OpenClaw {r.version} from the " \
             f"registry failed: {res.err_text()[-400:]}"
     if release_artifact is None:

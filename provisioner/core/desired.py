@@ -71,6 +71,7 @@ class DesiredRelease:
     source: str  # push | registry
     keep: int = 3
     allow_downgrade: bool = False
+    registry: str | None = None
 
     @property
     def dir(self) -> str:

@@ -50,6 +50,7 @@ class InstallSettings:
     prefix: str = "/opt/openclaw"
     keep: int = 3
     allow_downgrade: bool = False
+    registry: str | None = None  # source: registry: the npm registry the hosts fetch from (else their npm's own)
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def render_host(
     if inv.openclaw.install is not None and svc.manager is not Manager.NONE:
         ins = inv.openclaw.install
         release = DesiredRelease(ins.prefix.rstrip("/"), inv.openclaw.version, ins.node_version, ins.source, ins.keep,
-                                 ins.allow_downgrade)
+                                 ins.allow_downgrade, ins.registry)
     files, dir_list = _mark_user_tree(svc.user, svc.group, svc.home, files, list(dirs.values()))
     return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dir_list, key=lambda d: d.path)),
                        tuple(services), release)

@@ -81,9 +81,11 @@ def prune_incoming_script(incoming: str) -> str:
     return sh_script([f"rm -f -- {q(incoming)}", "echo OK"])
 
 
-def registry_install_script(prefix: str, version: str, node_version: str, run_id: str) -> str:
+def registry_install_script(prefix: str, version: str, node_version: str, run_id: str,
+                            registry: str | None = None) -> str:
     """The host fetches the release from the npm registry itself (it needs npm and a route to the registry):
-    the same fetch the controller does for its cache, into a temp dir under the prefix, then renamed in."""
+    the same fetch the controller does for its cache, into a temp dir under the prefix, then renamed in.
+    `registry`: the registry's URL (npm's `registry` setting for this fetch only); else the host npm's own."""
     from importlib import resources
 
     fetch = (resources.files("provisioner.install") / "fetch-release").read_text(encoding="utf-8")
@@ -97,6 +99,7 @@ def registry_install_script(prefix: str, version: str, node_version: str, run_id
         "cat > \"$tmp/fetch-release\" <<'__OCP_FETCH__'",
         fetch.rstrip("\n"),
         "__OCP_FETCH__",
+        *([f"npm_config_registry={q(registry)}; export npm_config_registry"] if registry else []),
         f"OCP_OPENCLAW_CACHE=\"$tmp\" bash \"$tmp/fetch-release\" {q(version)} --node {q(node_version)} >/dev/null",
         f"d=\"$tmp/openclaw-{version}\"",
         f"printf '%s\\n' {q(f'openclaw={version} node={node_version}')} > \"$d/{STAMP}\"",

@@ -1,0 +1,40 @@
+"""Drive the units of an apply through the manager that runs them: systemd's own (as root), or the service
+user's (`service.manager: systemd-user`, as that user; see remote/scripts/user_units.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from provisioner.apply.facts import user_side
+from provisioner.core.desired import DesiredHost
+from provisioner.core.policies import Manager
+from provisioner.remote.connect import run_script
+from provisioner.remote.scripts.systemd import systemctl_script
+from provisioner.remote.scripts.trust import root_output
+from provisioner.remote.scripts.user_units import USER_SYSTEMCTL_OK, user_systemctl_script
+from provisioner.remote.transport import Result, Transport
+
+
+def systemctl(t: Transport, desired: DesiredHost, reload: bool, restart: Sequence[str], start: Sequence[str],
+              stop: Sequence[str], remove_units: Sequence[str] = (), mount_points: Sequence[str] = (), *,
+              become: bool = False) -> Result:
+    """Stop, reload, enable and (re)start units, each by its own manager: root's units first (mounts the
+    gateways need are among them), then the service user's. Stops at the first that fails."""
+    users = {s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER}
+
+    def of(units: Sequence[str], user: bool) -> list[str]:
+        return [u for u in units if (u in users) is user]
+
+    res: Result | None = None
+    if not users or remove_units or any(of(x, False) for x in (restart, start, stop)):
+        res = run_script(t, systemctl_script(reload, of(restart, False), of(start, False), of(stop, False),
+                                             remove_units, mount_points), become=become)
+        if not res.ok:
+            return res
+    if any(of(x, True) for x in (restart, start, stop)):
+        user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
+        script = user_systemctl_script(user, group, reload, of(restart, True), of(start, True), of(stop, True))
+        res = run_script(t, script, become=become)
+        if res.ok and USER_SYSTEMCTL_OK not in root_output(res.text()):
+            return Result(1, res.stdout, res.stderr + b"\nthe user-side systemctl did not finish")
+    return res or Result(0, b"", b"")

@@ -335,6 +335,33 @@ def test_two_threads_share_one_transport(h1: SSHTransport) -> None:
     assert a == [f"a{i}\n".encode() for i in range(20)] and b == [f"b{i}\n".encode() for i in range(20)]
 
 
+def test_eof_held_until_the_host_closed_the_channel_does_not_break_the_connection(h1: SSHTransport) -> None:
+    """paramiko #1115: an EOF that reaches sshd after our CLOSE makes it drop the whole connection. Every EOF is
+    held here until the host's CLOSE for its channel has been handled (2 s at most): with paramiko's own
+    shutdown_write the EOF then follows our CLOSE; ours keeps the CLOSE waiting behind it."""
+    t = h1._t
+    send = t._send_user_message
+    held: list[bool] = []
+
+    def eof_late(m: object) -> None:
+        data = m.asbytes()  # type: ignore[attr-defined]
+        if data[:1] == bytes([96]):  # SSH_MSG_CHANNEL_EOF
+            rid = int.from_bytes(data[1:5], "big")
+            chan = next((c for c in list(t._channels.values()) if c.remote_chanid == rid), None)
+            if chan is not None:  # None: the transport thread's own EOF, sent with its CLOSE
+                deadline = time.monotonic() + 2
+                while not chan.closed and time.monotonic() < deadline:
+                    chan.status_event.wait(0.02)
+                held.append(chan.closed)
+        send(m)
+
+    t._send_user_message = eof_late  # type: ignore[method-assign]
+    assert h1.run(Command("sleep", "0.3")).rc == 0  # exits on its own, long after our EOF was built
+    t._send_user_message = send  # type: ignore[method-assign]
+    assert h1.run(Command("echo", "still connected")).stdout == b"still connected\n"
+    assert held == [False]  # the host's CLOSE waited for our EOF
+
+
 def _per_command_ms(tr: SSHTransport, n: int) -> tuple[float, set[bytes]]:
     seen: set[bytes] = set()
     t0 = time.perf_counter()

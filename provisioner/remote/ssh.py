@@ -28,6 +28,7 @@ else:
     import paramiko
 
 from provisioner.remote import http1
+from provisioner.remote.channel_eof import send_eof
 from provisioner.remote.command import Command
 from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
 from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result
@@ -203,7 +204,7 @@ class SSHTransport:
         pending = stdin or b""
         pos = 0
         if not pending:
-            chan.shutdown_write()
+            send_eof(chan)
         wake = chan.fileno()  # readable while output is buffered, and forever after EOF or close
         while True:
             while chan.recv_ready():
@@ -220,7 +221,7 @@ class SSHTransport:
                 if chan.closed:
                     pos = len(pending)  # the command exited without reading all of its input
                 elif pos >= len(pending):
-                    chan.shutdown_write()
+                    send_eof(chan)
             sending = pos < len(pending)
             if (chan.eof_received or chan.closed) and chan.exit_status_ready() \
                     and not chan.recv_ready() and not chan.recv_stderr_ready():

@@ -23,6 +23,18 @@ def _lab_per_worker() -> None:
 
 _lab_per_worker()
 
+
+def _mutmut_modes_stay_in_process() -> None:
+    """Under `scripts/mutation`, mutmut's own phases (recording which test reaches which function, checking that
+    a broken function fails a test) live in this process only: a CLI subprocess started in a temporary directory
+    cannot record its hits here, and would fail looking for mutmut's settings. Mutant runs (a mutant's name in
+    MUTANT_UNDER_TEST) still reach the subprocesses, so CLI tests kill mutants too."""
+    if os.environ.get("MUTANT_UNDER_TEST") in ("stats", "fail", "list_all_tests", "mutant_generation"):
+        del os.environ["MUTANT_UNDER_TEST"]  # mutmut keeps its own copy of the mode for this process
+
+
+_mutmut_modes_stay_in_process()
+
 pytest_plugins = ["tests.openclaw_fixtures", "tests.lab.fixtures"]
 
 

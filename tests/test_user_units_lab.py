@@ -10,6 +10,7 @@ The lab's base rootfs is a debootstrap minbase, without libpam-systemd, which a 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,22 @@ HOME = "/home/openclaw"
 UNITS = ("openclaw-gateway-main.service", "openclaw-gateway-ops.service")
 
 
-def inventory(ops_level: str = "info") -> dict[str, Any]:
+def inventory(ops_level: str = "info", main_env: dict[str, str] | None = None, timeout: float = 30) -> dict[str, Any]:
     return {
         "version": 1,
         "openclaw": {"version": "2026.9.6", "command": [STANDIN_PATH]},
         "defaults": {"service": {"manager": "systemd-user", "user": "openclaw"},
-                     "instance": {"health": {"timeout": 30}}},
-        "hosts": {"gw": {"instances": {"main": {"port": 18789},
+                     "instance": {"health": {"timeout": timeout}}},
+        "hosts": {"gw": {"instances": {"main": {"port": 18789, "env": main_env or {}},
                                        "ops": {"port": 19789, "config": {"logging": {"level": ops_level}}}}}},
     }
+
+
+def user_host(make_host: Callable[..., LabHost]) -> LabHost:
+    host = make_host("systemd")
+    install_standin(host)
+    host.write_file(PAM_SYSTEMD, Path(PAM_SYSTEMD).read_bytes())
+    return host
 
 
 def user_systemctl(host: LabHost, *args: str) -> str:
@@ -52,9 +60,7 @@ def invocations(host: LabHost) -> dict[str, str]:
 
 def test_apply_starts_user_units_in_the_users_own_manager_restarts_only_what_changed_and_converges(
         make_host: Callable[..., LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path]) -> None:
-    host = make_host("systemd")
-    install_standin(host)
-    host.write_file(PAM_SYSTEMD, Path(PAM_SYSTEMD).read_bytes())
+    host = user_host(make_host)
     provision = Provision(tmp_path, lab=lab, env=LAB_ENV, timeout=180, forbid_traceback=True)
     inv = str(inventory_writer(inventory(), {"gw": host}, name="inv.yaml"))
 
@@ -107,3 +113,30 @@ def test_apply_starts_user_units_in_the_users_own_manager_restarts_only_what_cha
     assert readyz(host, 19789) == "200"
     r = provision("plan", inv, "--detailed-exitcode")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_user_gateway_that_keeps_exiting_fails_the_gate_early_and_the_host_goes_back(
+        make_host: Callable[..., LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path]) -> None:
+    host = user_host(make_host)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV, timeout=240, forbid_traceback=True)
+    inv = str(inventory_writer(inventory(timeout=150), {"gw": host}, name="inv.yaml"))
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    env_file = f"{HOME}/.openclaw-main/gateway.env"
+    good_env, ops_before = host.read_file(env_file), invocations(host)[UNITS[1]]
+
+    inv = str(inventory_writer(inventory(main_env={"STANDIN_EXIT": "3"}, timeout=150), {"gw": host}, name="inv.yaml"))
+    start = time.monotonic()
+    r = provision("apply", inv, "--yes", "--json")
+    took = time.monotonic() - start
+    assert r.returncode == 1, r.stdout + r.stderr
+    res = json.loads(r.stdout)["hosts"][0]
+    assert res["status"] == "failed" and res["rolled_back"], res
+    assert "main will not start: the unit keeps exiting" in res["message"], res["message"]
+    assert f"journalctl _SYSTEMD_USER_UNIT={UNITS[0]}" in res["message"], res["message"]
+    assert took < 100, f"the user manager's crash loop was not seen: the gate waited {took:.0f} s of its 150"
+    # back on its previous files, and running them again; ops was never touched
+    assert host.read_file(env_file) == good_env
+    assert readyz(host, 18789) == "200"
+    assert user_systemctl(host, "is-active", UNITS[0]) == "active"
+    assert invocations(host)[UNITS[1]] == ops_before

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from provisioner.apply.facts import user_unit_states
+from provisioner.apply.facts import user_side, user_unit_states
 from provisioner.apply.results import HostResult, Progress
 from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import ObservedService
@@ -19,6 +19,7 @@ from provisioner.remote.scripts.gateway_env import parse_readonly, readonly_scri
 from provisioner.remote.scripts.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.scripts.probe import ProbeRequest, parse_probe, probe_script
 from provisioner.remote.scripts.systemd import unit_states_script
+from provisioner.remote.scripts.user_units import parse_user_unit_states, user_unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -126,14 +127,24 @@ class GateOptions:
     poll: float = 0.5
 
 
-def crash_looping(t: Transport, units: list[str], become: bool) -> tuple[str, str] | None:
-    """A unit that keeps exiting will not get ready however long the gate waits: say so at once."""
+def crash_looping(t: Transport, units: list[str], become: bool,
+                  desired: DesiredHost | None = None) -> tuple[str, str] | None:
+    """A unit that keeps exiting will not get ready however long the gate waits: say so at once. systemd-user
+    units are asked of the service user's manager, as that user."""
+    mine = {s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER} if desired else set()
+    blocks: list[dict[str, str]] = []
     try:
-        out = run_script(t, unit_states_script(units), become=become, timeout=15).text()
+        system = [u for u in units if u not in mine]
+        if system:
+            out = run_script(t, unit_states_script(system), become=become, timeout=15).text()
+            blocks += [dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for b in out.split("\n\n")]
+        if desired is not None and mine & set(units):
+            user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
+            script = user_unit_states_script(user, group, [u for u in units if u in mine])
+            blocks += parse_user_unit_states(run_script(t, script, become=become, timeout=15).text()).values()
     except TransportError:
         return None  # the poll itself reports a lost connection
-    for block in out.split("\n\n"):
-        f = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+    for f in blocks:
         n = f.get("NRestarts", "")
         restarts = int(n) if n.isdigit() else 0
         if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
@@ -155,12 +166,13 @@ def health_gate(t: Transport, desired: DesiredHost, units: list[str], result: Ho
     while pending:
         if time.monotonic() >= next_look and not transport_root(t):
             next_look = time.monotonic() + 2.0
-            crashing = crash_looping(t, list(pending), become)
+            crashing = crash_looping(t, list(pending), become, desired)
             if crashing:
                 unit, why = crashing
                 s = pending[unit]
                 result.health[s.instance] = f"not ready: {why}"
-                return f"{s.instance} will not start: {why} (see journalctl -u {unit} on {desired.name})"
+                log = f"_SYSTEMD_USER_UNIT={unit}" if s.manager is Manager.SYSTEMD_USER else f"-u {unit}"
+                return f"{s.instance} will not start: {why} (see journalctl {log} on {desired.name})"
         for unit, s in list(pending.items()):
             try:
                 r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))

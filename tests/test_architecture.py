@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.apply.facts import probe_request, user_side
-from provisioner.core.desired import DesiredHost
+from provisioner.core.desired import DesiredHost, DesiredToken
 from provisioner.inventory.model import Inventory
 from provisioner.remote.connect import whole
 from provisioner.remote.scripts import (
@@ -30,6 +30,7 @@ from provisioner.remote.scripts import (
     probe,
     release,
     systemd,
+    tokens,
     user_units,
     writes,
 )
@@ -142,6 +143,7 @@ def all_scripts() -> dict[str, str]:
     who = dedupe.Who(host.service.user, host.service.group)
     d = "/var/lib/openclaw/inbound-claim"
     holder = "ctl pid=1 run=r at=0 ctl=x"
+    state = "/home/openclaw/.openclaw-main"
     return {
         "probe": probe.probe_script(req),
         "contents": probe.contents_script(paths, "", side["user"], side["user_paths"]),
@@ -175,13 +177,18 @@ def all_scripts() -> dict[str, str]:
         "dedupe_remove": dedupe.remove_script(f"{d}/.r", who=who),
         "dedupe_wait_gone": dedupe.wait_gone_script(f"{d}/.r", 1.0, who),
         "readonly": gateway_env.readonly_script([(units[0], 18789), ("", 20789)]),
+        "ensure_tokens": tokens.ensure_tokens_script([DesiredToken("gw-a", "main", f"{state}/gateway.auth.env",
+                                                                   "openclaw", "openclaw")]),
+        "show_token": tokens.show_token_script("openclaw", "openclaw", [f"{state}/gateway.auth.env",
+                                                                        f"{state}/gateway.env"], "gw-a/main"),
     }
 
 
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, user_units, writes)
+                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, tokens, user_units,
+                          writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}
     source = inspect.getsource(all_scripts)

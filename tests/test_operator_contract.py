@@ -3,6 +3,7 @@ service audit asks for, and the host script that reads the switch back out of a 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from provisioner.remote.scripts.gateway_env import parse_readonly, readonly_script
 from provisioner.render.files import render_inventory
 from provisioner.validate import validate_file
-from tests.support.cli import REPO
+from tests.support.cli import REPO, Provision
 
 MINIMAL_PATH = "Environment=PATH=/usr/local/bin:/usr/bin:/bin"
 
@@ -113,3 +114,77 @@ def test_the_read_only_probe_reads_the_listening_process_environment(listeners: 
 def test_parse_readonly_takes_only_its_own_words() -> None:
     text = "RO 0 yes\n~ RO 1 yes\nRO 1 maybe\nRO 7 yes\nRO 1 no\n"
     assert parse_readonly(text, 3) == ["yes", "no", "?"]
+
+
+# --- auth by default: a token made on the (stand-in) host ---------------------------------------------------
+
+LOCAL = """\
+version: 1
+openclaw: {version: "2026.9.6", command: [/opt/openclaw/bin/openclaw]}
+defaults:
+  service: {manager: none}
+hosts:
+  a:
+    connection: local
+    root: hosts/a
+    instances:
+      main: {port: 18789}
+      rescue:
+        port: 19789
+        secrets: {OPENCLAW_GATEWAY_TOKEN: {env: RESCUE_TOKEN}}
+"""
+TOKEN_FILE = "hosts/a/home/openclaw/.openclaw-main/gateway.auth.env"
+
+
+def _token(tmp_path: Path) -> str:
+    lines = (tmp_path / TOKEN_FILE).read_text().splitlines()
+    values = [ln.split("=", 1)[1] for ln in lines if ln.startswith("OPENCLAW_GATEWAY_TOKEN=")]
+    assert len(values) == 1
+    return values[0]
+
+
+def test_a_token_made_on_the_host_is_kept_and_shown_only_when_asked(tmp_path: Path) -> None:
+    provision = Provision(tmp_path, env={"RESCUE_TOKEN": "rescue-secret-1"}, timeout=120)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(LOCAL)
+    r = provision("apply", str(inv), "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    token = _token(tmp_path)
+    assert len(token) == 64 and int(token, 16) >= 0
+    assert (tmp_path / TOKEN_FILE).stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "hosts/a/home/openclaw/.openclaw-rescue/gateway.auth.env").exists()
+    # the rendered config asks for token auth; the token itself is in no managed file
+    cfg = (tmp_path / "hosts/a/home/openclaw/.openclaw-main/openclaw.json").read_text()
+    assert '"mode": "token"' in cfg and token not in cfg
+    # kept: by applies with nothing to do, and by a rotation of another secret
+    assert provision("plan", str(inv), "--detailed-exitcode").returncode == 0
+    provision.env["RESCUE_TOKEN"] = "rescue-secret-2"
+    r = provision("plan", str(inv), "--detailed-exitcode", "--out", str(tmp_path / "rotate.plan"))
+    assert r.returncode == 2
+    assert provision("apply", str(tmp_path / "rotate.plan"), "--yes").returncode == 0
+    assert provision("apply", str(inv), "--yes").returncode == 0
+    assert _token(tmp_path) == token
+    # shown only when asked, and said so on stderr
+    r = provision("status", str(inv), "--show-token", "a/main")
+    assert r.returncode == 0 and r.stdout == token + "\n", r.stdout + r.stderr
+    assert "printed the gateway token of a/main" in r.stderr
+    r = provision("status", str(inv), "--show-token", "a/rescue", "--json")
+    assert json.loads(r.stdout) == {"host": "a", "instance": "rescue", "token": "rescue-secret-2"}
+    assert provision("status", str(inv), "--show-token", "a/nope").returncode == 1
+    # nowhere else: not in any output but the one that asked, not in the plan file
+    asked = {i for i, out in enumerate(provision.outputs) if out.startswith(token) or '"token"' in out}
+    assert [i for i, out in enumerate(provision.outputs) if token in out and i not in asked] == []
+    assert token not in (tmp_path / "rotate.plan").read_text()
+
+
+def test_a_token_file_that_is_not_a_regular_file_is_refused_not_replaced(tmp_path: Path) -> None:
+    provision = Provision(tmp_path, env={"RESCUE_TOKEN": "x"}, timeout=120)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(LOCAL)
+    target = tmp_path / TOKEN_FILE
+    target.parent.mkdir(parents=True)
+    (tmp_path / "elsewhere").write_text("OPENCLAW_GATEWAY_TOKEN=planted\n")
+    target.symlink_to(tmp_path / "elsewhere")
+    r = provision("apply", str(inv), "--yes")
+    assert r.returncode == 1 and "gateway.auth.env: not a regular file" in r.stdout + r.stderr
+    assert target.is_symlink() and (tmp_path / "elsewhere").read_text() == "OPENCLAW_GATEWAY_TOKEN=planted\n"

@@ -62,10 +62,16 @@ class Gateway:
         text = self.host.run(f"tr '\\0' '\\n' </proc/$(systemctl show -p MainPID --value {UNIT})/environ").stdout
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
-    def openclaw(self, *args: str, timeout: float = 180) -> Any:
-        """`openclaw --profile main ARGS` as the service user, with the running gateway's environment."""
-        return self.host.run(["python3", "-c", AS_GATEWAY, UNIT, OC, "--profile", "main", *args], check=False,
+    def openclaw(self, *args: str, timeout: float = 180, drop: str = "") -> Any:
+        """`openclaw --profile main ARGS` as the service user, with the running gateway's environment (less the
+        variable `drop`)."""
+        pre = ["env", "-u", drop] if drop else []
+        return self.host.run(["python3", "-c", AS_GATEWAY, UNIT, *pre, OC, "--profile", "main", *args], check=False,
                              timeout=timeout)
+
+    def token_on_host(self) -> str:
+        text = self.host.read_file(f"{STATE}/gateway.auth.env").decode()
+        return next(ln.split("=", 1)[1] for ln in text.splitlines() if ln.startswith("OPENCLAW_GATEWAY_TOKEN="))
 
 
 def _json(text: str) -> Any:
@@ -77,7 +83,8 @@ def gateway(lab: Lab, openclaw_install: OpenClawInstall, tmp_path_factory: pytes
             ) -> Iterator[Gateway]:
     host = lab.add_host("systemd", bind_ro={str(openclaw_install.dir): "/opt/oc"})
     workdir = tmp_path_factory.mktemp("contract")
-    provision = Provision(workdir, lab=lab, env=LAB_ENV)
+    # a cache dir of its own, so the test can look through everything the controller keeps
+    provision = Provision(workdir, lab=lab, env={**LAB_ENV, "XDG_CACHE_HOME": str(workdir / "cache")})
     inv = str(lab_inventory.write(workdir / "fleet.yaml", lab, fleet_doc(), {"gw-1": host}))
     try:
         r = provision("apply", inv, "--yes", "--json")
@@ -119,3 +126,74 @@ def test_status_shows_the_switch_as_the_running_gateway_has_it(gateway: Gateway)
     r = gateway.provision("status", gateway.inventory, "--no-openclaw-status")
     header, row = r.stdout.splitlines()[:2]
     assert "CONFIG RO" in header and re.search(r"\byes\b", row), r.stdout
+
+
+# POST a call of a tool that does not exist, with `Authorization: Bearer ARGV[2]` unless that is empty: the status
+INVOKE = """
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=json.dumps({"tool": "ocp-no-such-tool", "args": {}}).encode(),
+                             headers={"Content-Type": "application/json"}, method="POST")
+if sys.argv[2]:
+    req.add_header("Authorization", "Bearer " + sys.argv[2])
+try:
+    print(urllib.request.urlopen(req, timeout=30).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+
+
+def with_extra_secret(value: str | None) -> dict[str, Any]:
+    doc = fleet_doc()
+    if value is not None:
+        doc["hosts"]["gw-1"]["instances"]["main"]["secrets"] = {"EXTRA_KEY": {"env": "EXTRA_KEY"}}
+    return doc
+
+
+def test_a_token_made_on_the_host_survives_applies_and_never_reaches_the_controller(gateway: Gateway) -> None:
+    token = gateway.token_on_host()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert gateway.environ()["OPENCLAW_GATEWAY_TOKEN"] == token
+    assert gateway.host.run(["stat", "-c", "%a %U", f"{STATE}/gateway.auth.env"]).stdout.split() == ["600", "openclaw"]
+    # three more applies: another secret added (a restart), nothing to do, that secret rotated (a restart)
+    rotated = gateway.workdir / "rotated.yaml"
+    for value in ("extra-1", None, "extra-2"):
+        doc = with_extra_secret(value if value is not None else "extra-1")
+        inv = str(lab_inventory.write(rotated, gateway.lab, doc, {"gw-1": gateway.host}))
+        gateway.provision.env["EXTRA_KEY"] = value or "extra-1"
+        plan = gateway.workdir / "rotation.plan"
+        r = gateway.provision("plan", inv, "--out", str(plan), "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = gateway.provision("apply", str(plan), "--yes", "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert gateway.token_on_host() == token
+    assert gateway.environ()["OPENCLAW_GATEWAY_TOKEN"] == token  # the gateway restarted with the same token
+    # the controller never saw it: no output of any run, no plan file, nothing in its cache
+    assert [o for o in gateway.provision.outputs if token in o] == []
+    kept = [p for p in gateway.workdir.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert kept == []
+    # until asked
+    r = gateway.provision("status", gateway.inventory, "--show-token", "gw-1/main")
+    assert r.returncode == 0 and r.stdout == token + "\n", r.stdout + r.stderr
+    assert "printed the gateway token of gw-1/main" in r.stderr
+    journal = gateway.host.run(["journalctl", "-t", "openclaw-provisioner", "--no-pager"]).stdout
+    assert "gateway token of gw-1/main shown to the controller" in journal
+
+
+def test_openclaw_sees_token_auth_and_enforces_it_while_the_probes_stay_open(gateway: Gateway) -> None:
+    r = gateway.openclaw("doctor", "--lint", "--json")
+    findings = _json(r.stdout)["findings"]
+    assert [f for f in findings if f["checkId"] == "core/doctor/gateway-auth"] == [], findings
+    assert [f for f in findings if f["severity"] == "error"] == [], findings
+    cfg = gateway.host.read_file(CONFIG).decode()
+    assert re.search(r'"auth": \{\s*"mode": "token"\s*\}', cfg), cfg
+    # the gateway enforces the token: its operator HTTP surface (`POST /tools/invoke`, always on) refuses a call
+    # without it or with another one, and lets the right one through to the tool lookup
+    codes = [gateway.host.run(["python3", "-c", INVOKE, "http://127.0.0.1:18789/tools/invoke", bearer]).stdout.strip()
+             for bearer in ("", "0" * 64, gateway.token_on_host())]
+    assert codes[:2] == ["401", "401"] and codes[2] not in ("401", "403"), codes
+    # /healthz and /readyz need no token: the health gate keeps working
+    for path in ("/healthz", "/readyz"):
+        code = gateway.host.run(["python3", "-c", "import sys, urllib.request; "
+                                 "print(urllib.request.urlopen(sys.argv[1], timeout=5).status)",
+                                 f"http://127.0.0.1:18789{path}"]).stdout.strip()
+        assert code == "200", path

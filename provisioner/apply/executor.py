@@ -20,6 +20,7 @@ from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, rele
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.locks import unlock_script
 from provisioner.remote.scripts.probe import parse_probe, probe_script
+from provisioner.remote.scripts.tokens import ensure_tokens_script
 from provisioner.remote.scripts.trust import refusal_reason, root_output
 from provisioner.remote.scripts.writes import WriteBatch, restore_script, write_script
 from provisioner.remote.transport import Transport, TransportError
@@ -114,7 +115,7 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     start = [c.target for c in svc_changes if c.action is Action.START]
     stop = [c.target for c in svc_changes if c.action is Action.STOP]
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
-                       run_id=uuid.uuid4().hex[:8], pending_units=restart + start)
+                       run_id=uuid.uuid4().hex[:8], pending_units=restart + start, tokens=desired.tokens)
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
     install = [c for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.CREATE]
     if install and desired.release is not None:
@@ -147,6 +148,12 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     if not svc_changes:
         finish_release(t, desired, todo, become, say)
         return result
+    if desired.tokens and not (files or dirs or user) and (restart or start):
+        # a restart with nothing written (a unit left pending): its token file must still be there
+        res = run_script(t, ensure_tokens_script(desired.tokens, root), become=become)
+        if not res.ok:
+            return HostResult(h, HostStatus.FAILED, f"gateway token: {res.err_text()[:300]}; nothing was restarted",
+                              applied=[], settled=[])
     unit_changed = any(f.path.endswith(".service") for f in files)
     # a unit of an instance gone from the inventory is moved aside; a disabled instance keeps its unit file
     removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes

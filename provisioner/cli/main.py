@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inventory")
     p.add_argument("--no-openclaw-status", dest="openclaw_status", action="store_false",
                    help="skip `openclaw gateway status` (it starts node once per instance)")
+    p.add_argument("--show-token", metavar="HOST/INSTANCE",
+                   help="print that gateway's token (made on the host or from secrets:) and nothing else; said on "
+                        "stderr and in the host's journal")
     _common(p)
 
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")

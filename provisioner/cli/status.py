@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from provisioner.apply.auth import TokenUnavailable, read_token
 from provisioner.apply.fleet import Fleet
 from provisioner.apply.health import InstanceHealth, host_health
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, out_style
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log, out_style
 from provisioner.cli.prepare import prepare
 from provisioner.output.status_view import render_status, status_json
+from provisioner.remote.transport import TransportError
+from provisioner.session import Session
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -17,6 +20,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if session is None:
         return EXIT_ERROR
     inv = session.inv
+    if args.show_token:
+        return show_token(args, session)
     with Fleet(inv) as fleet:
         raw = fleet.each(session.hosts, lambda h: host_health(
             fleet.transport(h), session.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
@@ -34,3 +39,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_status(rows, errors, out_style(args)))
     return EXIT_OK if not errors and all(r.healthy for r in rows) else EXIT_ERROR
+
+
+def show_token(args: argparse.Namespace, session: Session) -> int:
+    """Print one gateway's token, read on its host; stderr says that it was printed (the host's journal too)."""
+    want = args.show_token
+    inst = next((i for h in session.hosts for i in h.instances if i.address == want), None)
+    if inst is None:
+        log(f"--show-token {want}: no such HOST/INSTANCE in the inventory (with --limit applied)")
+        return EXIT_ERROR
+    host = session.inv.host(inst.host)
+    with Fleet(session.inv) as fleet:
+        try:
+            token = read_token(fleet.transport(host), inst, become=host.ssh.become and host.ssh.user != "root")
+        except (TokenUnavailable, TransportError) as exc:
+            log(f"--show-token {want}: {exc}")
+            return EXIT_ERROR
+    if args.json:
+        emit_json({"host": inst.host, "instance": inst.name, "token": token})
+    else:
+        sys.stdout.write(token + "\n")
+    log(f"printed the gateway token of {want} on stdout, as asked (--show-token); the host's journal records it")
+    return EXIT_OK

@@ -83,6 +83,19 @@ class DesiredRelease:
 
 
 @dataclass(frozen=True)
+class DesiredToken:
+    """A gateway token made on the host, never on the controller: at the first apply the service user writes a
+    random one into `path` (0600, in its own tree); later applies keep it. Its value and digest are never
+    probed, planned or sent back: the plan shows only that the unit loads the file."""
+
+    host: str
+    instance: str
+    path: str
+    owner: str
+    group: str
+
+
+@dataclass(frozen=True)
 class DesiredHost:
     """Everything one host should have: the output of render for that host."""
 
@@ -93,3 +106,4 @@ class DesiredHost:
     dirs: tuple[DesiredDir, ...]
     services: tuple[DesiredService, ...]
     release: DesiredRelease | None = None
+    tokens: tuple[DesiredToken, ...] = ()

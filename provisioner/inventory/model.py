@@ -10,6 +10,8 @@ from provisioner.core.policies import HostKeyPolicy, Manager
 from provisioner.inventory.yamlsource import DocPath, SpanTable
 
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
+TOKEN_FILE_NAME = "gateway.auth.env"  # in the state dir: the gateway token made on the host (Instance.token_file)
+TOKEN_VAR = "OPENCLAW_GATEWAY_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,25 @@ class Instance:
     @property
     def address(self) -> str:
         return f"{self.host}/{self.name}"
+
+    @property
+    def auth_mode(self) -> object:
+        """`gateway.auth.mode` as rendered: the inventory's own, or "token" (auth by default)."""
+        gw = self.config.get("gateway")
+        auth = gw.get("auth") if isinstance(gw, dict) else None
+        return auth.get("mode", "token") if isinstance(auth, dict) else "token"
+
+    @property
+    def token_file(self) -> str | None:
+        """Where the host keeps the gateway token the tool makes for this instance (on the host, at its first
+        apply; never sent to the controller), or None when the inventory gives the token or uses no token."""
+        if self.auth_mode != "token" or any(TOKEN_VAR in m for m in (self.secrets, self.env)):
+            return None
+        gw = self.config.get("gateway")
+        auth = gw.get("auth") if isinstance(gw, dict) else None
+        if isinstance(auth, dict) and auth.get("token") is not None:
+            return None
+        return self.state_dir.rstrip("/") + "/" + TOKEN_FILE_NAME
 
     def source_of(self, *field_path: str) -> DocPath:
         """The document path that supplied a (possibly nested) field, for locating diagnostics."""

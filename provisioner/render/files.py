@@ -18,6 +18,7 @@ from provisioner.core.desired import (
     DesiredHost,
     DesiredRelease,
     DesiredService,
+    DesiredToken,
     FileKind,
     Manager,
 )
@@ -131,6 +132,11 @@ def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
     if inst.port is not None:
         gw["port"] = inst.port
     gw["bind"] = inst.bind
+    # auth by default: token auth unless the inventory chose a mode (rules/owned_keys.py: `none` is an explicit,
+    # loopback-only opt-out); the token comes from OPENCLAW_GATEWAY_TOKEN (secrets, or made on the host)
+    auth = gw.setdefault("auth", {})
+    if isinstance(auth, dict):
+        auth.setdefault("mode", "token")
     cfg.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = inst.workspace
     if inv.dedupe and inst.dedupe and inv.dedupe.configure_gateway:
         gw["inboundDedupe"] = {"file": {"dir": inv.dedupe.dir}}
@@ -153,7 +159,7 @@ def render_env(inst: Instance, secrets: SecretLookup | Callable[[SecretRef], str
         entries.append((name, value))
         values.append(value)
     text = _jinja().get_template("gateway.env.j2").render(
-        inst=inst, entries=entries, readonly=inst.service.manager is Manager.NONE)
+        inst=inst, entries=entries, readonly=inst.service.manager is Manager.NONE, token_file=inst.token_file)
     return text.encode("utf-8"), tuple(values)
 
 
@@ -191,6 +197,7 @@ def render_unit(inv: Inventory, inst: Instance) -> bytes:
         user_unit=inst.service.manager is Manager.SYSTEMD_USER,
         exec_start=" ".join(exec_arg(a) for a in argv),
         mounts_for=unit_path(inv.dedupe.dir) if inv.dedupe and inv.dedupe.mount and inst.dedupe else "",
+        token_file=unit_path(inst.token_file) if inst.token_file else "",
     )
     return text.encode("utf-8")
 
@@ -201,6 +208,7 @@ def render_host(
     files: list[DesiredFile] = []
     dirs: dict[str, DesiredDir] = {}
     services: list[DesiredService] = []
+    tokens: list[DesiredToken] = []
     svc = host.service
     mount = dedupe_mount(inv, host)
     if mount is not None:
@@ -222,6 +230,8 @@ def render_host(
                         svc.user, svc.group, FileKind.CONFIG)
         )
         env_bytes, secret_values = render_env(inst, secrets)
+        if inst.token_file:
+            tokens.append(DesiredToken(host.name, inst.name, inst.token_file, svc.user, svc.group))
         files.append(
             DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
                         secret_values=secret_values, reveal_keys=(*sorted(inst.env), "OPENCLAW_CONFIG_READONLY"))
@@ -249,7 +259,7 @@ def render_host(
                                  ins.allow_downgrade, ins.registry)
     files, dir_list = _mark_user_tree(svc.user, svc.group, svc.home, files, list(dirs.values()))
     return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dir_list, key=lambda d: d.path)),
-                       tuple(services), release)
+                       tuple(services), release, tuple(tokens))
 
 
 def _mark_user_tree(user: str, group: str, home: str, files: list[DesiredFile], dirs: list[DesiredDir]

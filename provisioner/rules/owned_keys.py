@@ -1,5 +1,5 @@
 """Settings the tool owns (gateway port, bind and mode, workspace, the unit's OpenClaw env) must not be
-contradicted from `config`, `env` or `secrets`; a gateway exposed beyond loopback needs auth."""
+contradicted from `config`, `env` or `secrets`; every gateway has auth unless a loopback one opts out."""
 
 from __future__ import annotations
 
@@ -49,14 +49,23 @@ def rule_owned_config(c: Ctx) -> Iterator[Diagnostic]:
 
 
 def rule_bind_auth(c: Ctx) -> Iterator[Diagnostic]:
+    """Auth by default: every gateway gets token auth (a token from `secrets:`, or one made on the host) unless
+    `config.gateway.auth.mode: none` opts out, which only a loopback bind may, and never silently."""
     for h in c.inv.hosts:
         for i in h.instances:
-            if i.bind == "loopback":
-                continue
             mode = _get(i.config, "gateway", "auth", "mode")
-            has_secret = any(k in i.secrets or k in i.env
-                             for k in ("OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD"))
-            if mode in (None, "none") and not has_secret:
-                yield c.warning("bind-without-auth", f"{i.address}: bind {i.bind!r} exposes the gateway beyond "
-                                "loopback without auth; set config gateway.auth and a token secret",
-                                c.field(i, "bind"))
+            where = c.field(i, "config", "gateway", "auth", "mode")
+            if mode == "none" and i.bind != "loopback":
+                yield c.error("auth-off-exposed", f"{i.address}: gateway.auth.mode none with bind {i.bind!r}: "
+                              "whoever reaches the port drives this gateway; remove the opt-out (the gateway then "
+                              "gets a token, made on the host unless secrets: gives OPENCLAW_GATEWAY_TOKEN) or bind "
+                              "loopback", where, c.field(i, "bind"))
+            elif mode == "none":
+                yield c.warning("auth-off", f"{i.address}: gateway auth is off (explicit opt-out): any process on "
+                                "this host, the agents of other gateways included, can drive this gateway; remove "
+                                "the opt-out to get a token made on the host", where)
+            elif mode == "password" and not (
+                    _get(i.config, "gateway", "auth", "password") is not None
+                    or any("OPENCLAW_GATEWAY_PASSWORD" in m for m in (i.secrets, i.env))):
+                yield c.error("auth-password-missing", f"{i.address}: gateway.auth.mode password without a password; "
+                              "add secrets: {OPENCLAW_GATEWAY_PASSWORD: {env: NAME}}", where)

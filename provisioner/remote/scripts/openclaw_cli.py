@@ -110,6 +110,8 @@ def as_user_or_nobody(user: str, group: str, lines: Sequence[str], root: str = "
 def env_export_lines(env_file: str, var: str) -> list[str]:
     """User-side shell lines that set `var` to the `export` statements of an env file read as data (empty when
     the file is not a readable regular file). `"$R"` is the stand-in root, as in every host-side script."""
+    if not env_file:
+        return [f"{var}="]
     f = f'"$R"{q(env_file)}'
     return [f"{var}=",
             f"if [ -f {f} ] && [ -r {f} ]; then "
@@ -144,10 +146,12 @@ def user_cli_lines(inst: Instance, command: Sequence[str], args: Sequence[str], 
     return [
         "o=$(mktemp)",
         "trap 'rm -f -- \"$o\"' EXIT",
+        # the env files the unit loads, in its order: the token made on the host (if any), then gateway.env
+        *env_export_lines(inst.token_file or "", "ocp_tok"),
         *env_export_lines(inst.env_file, "ocp_env"),
         "rc=0",
-        # a subshell: the file's variables cannot touch this script's own (o, rc, R, the PATH of head below)
-        f'( eval "$ocp_env"; export {exports}; exec {run} ) >"$o" 2>&1 </dev/null || rc=$?',
+        # a subshell: the files' variables cannot touch this script's own (o, rc, R, the PATH of head below)
+        f'( eval "$ocp_tok"; eval "$ocp_env"; export {exports}; exec {run} ) >"$o" 2>&1 </dev/null || rc=$?',
         f'head -c {CLI_OUTPUT_CAP} -- "$o"',
         'exit "$rc"',
     ]

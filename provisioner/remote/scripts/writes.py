@@ -11,10 +11,11 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from provisioner.core.desired import DesiredDir, DesiredFile
+from provisioner.core.desired import DesiredDir, DesiredFile, DesiredToken
 from provisioner.remote.command import q
 from provisioner.remote.scripts.probe import PENDING_DIR, PREV_DIR, STATE_DIR
 from provisioner.remote.scripts.shell import sh_script
+from provisioner.remote.scripts.tokens import ensure_token_lines
 from provisioner.remote.scripts.trust import BACKUP_DIR, HELPERS, REFUSED, as_user, safe_lines
 
 TMP_SUFFIX = ".ocp-tmp"
@@ -44,6 +45,8 @@ class WriteBatch:
     # units to restart once these files are in place: marked pending before the first rename, so that a run
     # cut off between the writes and the restart leaves a mark the next plan turns into a restart
     pending_units: Sequence[str] = ()
+    # gateway tokens made on the host (remote/scripts/tokens.py): each file gets one after the renames unless it has one
+    tokens: Sequence[DesiredToken] = ()
 
 
 def _mark_pending(units: Sequence[str]) -> list[str]:
@@ -178,6 +181,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     parents = sorted({posixpath.dirname(f.path) for f in root_files})
     for parent in parents:
         lines.append(f"sync -- \"$R\"{q(parent)} 2>/dev/null || true")
+    lines += ensure_token_lines(batch.tokens, root)
     lines.append("echo WROTE")
     return sh_script(lines)
 

@@ -53,7 +53,9 @@ def _version_lines(command: Sequence[str], root: str, user: tuple[str, str] | No
     exe = q(command[0])
     full = " ".join(q(a) for a in command)
     who, group = user or ("nobody", "nogroup")
-    ask = as_user(who, group, [f"{full} --version 2>/dev/null </dev/null | head -n1 | tr -d '\\r' || true"], root,
+    # every OpenClaw call the tool makes runs with the managed-config switch (README, "Read-only config and auth")
+    ask = as_user(who, group, [f"OPENCLAW_CONFIG_READONLY=1 {full} --version 2>/dev/null </dev/null | head -n1 "
+                               "| tr -d '\\r' || true"], root,
                   then="2>/dev/null || true")
     return [
         *_ask_version(ask, who, group),

@@ -52,7 +52,7 @@ def install_script(prefix: str, version: str, incoming: str, sha256: str, stamp:
         "rm -rf -- \"$tmp\"; mkdir -m 0755 -- \"$tmp\"",
         "tar -xzf \"$inc\" -C \"$tmp\" --no-same-owner",
         "chown -R 0:0 -- \"$tmp\" 2>/dev/null || true",
-        "\"$tmp/bin/openclaw\" --version >/dev/null </dev/null",
+        "OPENCLAW_CONFIG_READONLY=1 \"$tmp/bin/openclaw\" --version >/dev/null </dev/null",
         f"printf '%s\\n' {q(stamp)} > \"$tmp/{STAMP}\"",
         f"if [ -e {q(final)} ]; then rm -rf -- {q(final + '.old')}; mv -T -- {q(final)} {q(final + '.old')}; fi",
         f"mv -T -- \"$tmp\" {q(final)}",

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ import pytest
 from provisioner.apply import driver
 from provisioner.apply.driver import Rollout
 from provisioner.apply.facts import user_side
+from provisioner.apply.fleet import Fleet
 from provisioner.apply.results import HostStatus
 from provisioner.apply.rollout import RolloutResult, batches, roll_out
 from provisioner.core.changes import ChangeKind, Plan
@@ -92,6 +94,30 @@ def test_apply_without_a_playbook_rolls_out_one_canary_then_the_other_three(tmp_
     assert _batch_lines(r.stderr) == ["a", "b, c, d"]  # [1] alone would be a, b, c, d one at a time
     assert _statuses(r.stdout) == dict.fromkeys("abcd", "changed")
 
+
+
+# --- "hosts of a batch are worked in parallel" -----------------------------------------------------------
+
+def test_the_hosts_of_a_batch_are_worked_in_parallel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each host's first health answer waits until all three hosts of the batch are being gated at once (a
+    barrier). Worked one after another, the first host would wait alone: the barrier breaks and its apply fails.
+    The fan-out is the real one (Fleet.each); the hosts are fake transports."""
+    book = load_playbook(_write(tmp_path, "pb.yaml", 'serial: ["100%"]\nhealth_gate: {timeout: 30}\n'))
+    world = FakeWorld(tmp_path, ["gw-1", "gw-2", "gw-3"])
+    monkeypatch.setattr(world, "each", functools.partial(Fleet.each, world))
+    together = threading.Barrier(3, timeout=15)
+    for fake in world.fakes.values():
+        def gated(port: int, path: str, *, timeout: float = 5.0, fake: FakeTransport = fake,
+                  real: Any = fake.http_get) -> Any:
+            if not fake.http:  # the first health question of this host: all three must be here
+                together.wait()
+            return real(port, path, timeout=timeout)
+        monkeypatch.setattr(fake, "http_get", gated)
+    result = world.roll(book)
+    assert result.batches == [["gw-1", "gw-2", "gw-3"]]
+    assert {n: (r.status, r.message) for n, r in result.results.items()} == {
+        n: (HostStatus.CHANGED, r.message) for n, r in result.results.items()}, result.results
+    assert all(f.http == [(18789, "/readyz")] for f in world.fakes.values())
 
 # --- max_fail: a count or a percentage, in a real rollout ------------------------------------------------
 

@@ -140,3 +140,33 @@ def test_a_user_gateway_that_keeps_exiting_fails_the_gate_early_and_the_host_goe
     assert readyz(host, 18789) == "200"
     assert user_systemctl(host, "is-active", UNITS[0]) == "active"
     assert invocations(host)[UNITS[1]] == ops_before
+
+
+def test_a_user_instance_removed_from_the_inventory_is_stopped_and_its_unit_moved_aside_state_kept(
+        make_host: Callable[..., LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path]) -> None:
+    host = user_host(make_host)
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV, timeout=180, forbid_traceback=True)
+    inv = str(inventory_writer(inventory(), {"gw": host}, name="inv.yaml"))
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    main_before = invocations(host)[UNITS[0]]
+
+    doc = inventory()
+    del doc["hosts"]["gw"]["instances"]["ops"]
+    inv = str(inventory_writer(doc, {"gw": host}, name="inv.yaml"))
+    r = provision("plan", inv, "--detailed-exitcode", "--json")
+    assert r.returncode == 2, r.stdout + r.stderr
+    changes = [(c["action"], c["target"]) for h in json.loads(r.stdout)["hosts"] for c in h["changes"]
+               if c["action"] != "noop"]
+    assert changes == [("stop", UNITS[1])], changes
+    r = provision("apply", inv, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    unit_dir = f"{HOME}/.config/systemd/user"
+    assert user_systemctl(host, "is-active", UNITS[1]) == "inactive"
+    assert not host.exists(f"{unit_dir}/{UNITS[1]}") and host.exists(f"{unit_dir}/.ocp-prev/{UNITS[1]}")
+    assert host.exists(f"{HOME}/.openclaw-ops/openclaw.json")  # its state is kept
+    assert readyz(host, 19789, wait=0) != "200"
+    assert invocations(host)[UNITS[0]] == main_before and readyz(host, 18789) == "200"
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 0, r.stdout + r.stderr

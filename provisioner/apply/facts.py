@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import replace
 from typing import Any
 
 from provisioner.core.changes import Action, ChangeKind, HostPlan
-from provisioner.core.desired import DesiredHost
+from provisioner.core.desired import DesiredHost, FileKind
 from provisioner.core.observed import EntryKind, ObservedHost, ObservedService
 from provisioner.core.policies import Manager
 from provisioner.plan import sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.probe import ProbeRequest, contents_script, parse_contents, parse_probe, probe_script
-from provisioner.remote.scripts.user_units import observed_user_units, user_unit_states_script
+from provisioner.remote.scripts.user_units import managed_user_units, observed_user_units, user_unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -49,18 +50,31 @@ def user_side(desired: DesiredHost) -> dict[str, Any]:
     return {"user": (desired.service_user, group) if mine else None, "user_paths": mine}
 
 
-def user_unit_states(t: Transport, desired: DesiredHost, *, become: bool = False,
-                     timeout: float = 60.0) -> dict[str, ObservedService]:
-    """The state of the host's systemd-user units, asked of the service user's own manager (as that user); none
-    on a stand-in host, or while the user or its manager does not exist yet."""
+def user_unit_dir(desired: DesiredHost) -> str:
+    """Where the host's systemd-user units live (the service user's ~/.config/systemd/user), or ""."""
+    return next((posixpath.dirname(f.path) for f in desired.files if f.kind is FileKind.UNIT and f.as_user), "")
+
+
+def user_units_facts(t: Transport, desired: DesiredHost, *, become: bool = False,
+                     timeout: float = 60.0) -> tuple[dict[str, ObservedService], list[str]]:
+    """The state of the host's systemd-user units, asked of the service user's own manager (as that user), and
+    the unit files of the tool found in the user's unit dir; none on a stand-in host, or while the user or its
+    manager does not exist yet."""
     units = [s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER]
     if not units or transport_root(t):
-        return {}
+        return {}, []
     user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
-    res = run_script(t, user_unit_states_script(user, group, units), become=become, timeout=timeout)
+    res = run_script(t, user_unit_states_script(user, group, units, user_unit_dir(desired)), become=become,
+                     timeout=timeout)
     if not res.ok:
         raise FactsError(t.host, f"asking {user}'s systemd manager failed (exit {res.rc}): {res.err_text()[:300]}")
-    return {u: s for u, s in observed_user_units(res.text()).items() if u in units}
+    managed = managed_user_units(res.text())
+    return {u: s for u, s in observed_user_units(res.text()).items() if u in units or u in managed}, managed
+
+
+def user_unit_states(t: Transport, desired: DesiredHost, *, become: bool = False,
+                     timeout: float = 60.0) -> dict[str, ObservedService]:
+    return user_units_facts(t, desired, become=become, timeout=timeout)[0]
 
 
 def recheck_request(desired: DesiredHost, planned: HostPlan, *, everything: bool = False) -> ProbeRequest:
@@ -87,7 +101,10 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     if not res.ok:
         raise FactsError(t.host, f"fact probe failed (exit {res.rc}): {res.err_text()[:500]}")
     observed = parse_probe(t.host, req, res.text(), root)
-    observed.services.update(user_unit_states(t, desired, become=become, timeout=timeout))
+    user_services, user_managed = user_units_facts(t, desired, become=become, timeout=timeout)
+    observed.services.update(user_services)
+    if user_managed:
+        observed = replace(observed, managed_units=tuple(sorted({*observed.managed_units, *user_managed})))
     # contents only of files that differ, for their diffs: an unchanged fleet costs no second round trip
     differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
               and o.kind is EntryKind.FILE and o.sha256 is not None and o.sha256 != sha256(f.content)]

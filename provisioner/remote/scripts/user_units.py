@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from provisioner.core.observed import ObservedService
 from provisioner.remote.command import q
+from provisioner.remote.scripts.probe import UNIT_MARKER
 from provisioner.remote.scripts.shell import sh_script
-from provisioner.remote.scripts.trust import HELPERS, as_user, user_output
+from provisioner.remote.scripts.trust import BACKUP_DIR, HELPERS, as_user, user_output
 
 USER_SYSTEMCTL_OK = "USER-SYSTEMCTL-OK"
 NO_MANAGER = "no systemd user manager"
@@ -41,12 +42,19 @@ def manager_lines(user: str) -> list[str]:
 
 
 def user_systemctl_script(user: str, group: str, reload: bool, restart: Sequence[str], start: Sequence[str],
-                          stop: Sequence[str]) -> str:
-    """Stop, reload, enable and (re)start user units, as their user; prints USER_SYSTEMCTL_OK when all went well."""
+                          stop: Sequence[str], remove: Sequence[str] = ()) -> str:
+    """Stop, reload, enable and (re)start user units, as their user; prints USER_SYSTEMCTL_OK when all went well.
+    `remove`: unit files (of instances gone from the inventory, stopped above) moved aside into `.ocp-prev/`
+    beside them, where the user manager does not look."""
     sub = [_RUNTIME]
     for u in stop:
         sub.append(f"systemctl --user disable --now -- {q(u)} || systemctl --user stop -- {q(u)} || true")
-    if reload:
+    for path in remove:
+        d, name = path.rsplit("/", 1)
+        prev = f"{d}/{BACKUP_DIR}"
+        sub.append(f"if [ -f {q(path)} ] && [ ! -L {q(path)} ]; then mkdir -p -- {q(prev)}; "
+                   f"mv -fT -- {q(path)} {q(prev + '/' + name)}; fi")
+    if reload or remove:
         sub.append("systemctl --user daemon-reload")
     if restart or start:
         units = " ".join(q(u) for u in (*restart, *start))
@@ -58,12 +66,18 @@ def user_systemctl_script(user: str, group: str, reload: bool, restart: Sequence
                       f'[ "$rc" = 0 ] && echo {USER_SYSTEMCTL_OK}', 'exit "$rc"'])
 
 
-def user_unit_states_script(user: str, group: str, units: Sequence[str]) -> str:
+def user_unit_states_script(user: str, group: str, units: Sequence[str], unit_dir: str = "") -> str:
     """`systemctl --user show` of units, as their user, between `S` and `S.` lines (in the user's output, so
-    prefixed); nothing when the user or its manager does not exist yet (plan then sees units never started)."""
+    prefixed); nothing when the user or its manager does not exist yet (plan then sees units never started).
+    `unit_dir`: also `M unit` for each unit file there that carries the tool's marker (asked about too)."""
     show = ("systemctl --user show -p Id,LoadState,ActiveState,UnitFileState,InvocationID,SubState,Result,NRestarts "
-            "-- " + " ".join(q(u) for u in units) + " 2>/dev/null || true")
-    sub = [_RUNTIME, '[ -S "$XDG_RUNTIME_DIR/systemd/private" ] || exit 0', "echo S", show, "echo S."]
+            '-- "$@" 2>/dev/null || true')
+    sub = [_RUNTIME, "set --" + "".join(f" {q(u)}" for u in units)]
+    if unit_dir:
+        sub.append(f'for f in {q(unit_dir)}/*.service; do [ -f "$f" ] && [ ! -L "$f" ] || continue; '
+                   f'grep -q -- {q("^" + UNIT_MARKER)} "$f" 2>/dev/null || continue; u=${{f##*/}}; echo "M $u"; '
+                   'case $u in *[!A-Za-z0-9:_.@-]*) ;; *) set -- "$@" "$u" ;; esac; done')
+    sub += ['[ -S "$XDG_RUNTIME_DIR/systemd/private" ] || exit 0', "echo S", show, "echo S."]
     return sh_script(["R=''", HELPERS, f"getent passwd {q(user)} >/dev/null || exit 0", *as_user(user, group, sub),
                       "echo END"])
 
@@ -92,3 +106,8 @@ def observed_user_units(out: str) -> dict[str, ObservedService]:
     return {unit: ObservedService(unit, b.get("LoadState", "not-found"), b.get("ActiveState", "inactive"),
                                   b.get("UnitFileState", "") or "disabled", b.get("InvocationID", ""))
             for unit, b in parse_user_unit_states(out).items()}
+
+
+def managed_user_units(out: str) -> list[str]:
+    """The unit files carrying the tool's marker that user_unit_states_script found in the user's unit dir."""
+    return sorted(line[2:] for line in user_output(out).split("\n") if line.startswith("M "))

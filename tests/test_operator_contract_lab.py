@@ -197,3 +197,67 @@ def test_openclaw_sees_token_auth_and_enforces_it_while_the_probes_stay_open(gat
                                  "print(urllib.request.urlopen(sys.argv[1], timeout=5).status)",
                                  f"http://127.0.0.1:18789{path}"]).stdout.strip()
         assert code == "200", path
+
+
+def test_a_link_the_service_user_plants_as_its_token_file_is_refused_and_followed_nowhere(gateway: Gateway) -> None:
+    """The token file is in the service user's tree: a link there (here to a file only root may read or write)
+    makes the apply fail before any restart, with everything put back; the link's target is untouched."""
+    victim = "/root/ocp-victim"
+    gateway.host.write_file(victim, b"root's own\n", mode=0o600)
+    token_file = f"{STATE}/gateway.auth.env"
+    gateway.host.run(["mv", token_file, f"{token_file}.kept"], user="openclaw")
+    gateway.host.run(["ln", "-s", victim, token_file], user="openclaw")
+    running = gateway.environ()["OPENCLAW_GATEWAY_TOKEN"]
+    try:
+        doc = with_extra_secret("extra-3")
+        inv = str(lab_inventory.write(gateway.workdir / "planted.yaml", gateway.lab, doc, {"gw-1": gateway.host}))
+        gateway.provision.env["EXTRA_KEY"] = "extra-3"
+        r = gateway.provision("apply", inv, "--yes", "--json")
+        assert r.returncode == 1, r.stdout + r.stderr
+        host = json.loads(r.stdout)["hosts"][0]
+        assert host["status"] == "failed" and "gateway.auth.env: not a regular file" in host["message"], host
+        assert gateway.host.read_file(victim) == b"root's own\n"
+        assert gateway.host.run(["readlink", token_file]).stdout.strip() == victim
+        assert gateway.environ()["OPENCLAW_GATEWAY_TOKEN"] == running  # not restarted
+    finally:
+        gateway.host.run(["rm", "-f", token_file], user="openclaw")
+        gateway.host.run(["mv", f"{token_file}.kept", token_file], user="openclaw")
+
+
+# runs argv[2:] as the service user with the environment of its user manager's unit argv[1] (as AS_GATEWAY)
+AS_USER_GATEWAY = """
+import os, pwd, subprocess, sys
+uid = pwd.getpwnam("openclaw").pw_uid
+ask = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+       "systemctl", "--user", "show", "-p", "MainPID", "--value", sys.argv[1]]
+pid = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
+with open(f"/proc/{pid}/environ") as f:
+    env = dict(kv.split("=", 1) for kv in f.read().split("\\0") if "=" in kv)
+env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{uid}")
+os.chdir("/")
+os.execvpe("setpriv", ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups", *sys.argv[2:]], env)
+"""
+
+
+def test_openclaw_service_audit_of_a_user_unit_passes_too(lab: Lab, openclaw_install: OpenClawInstall,
+                                                          tmp_path: Path) -> None:
+    """A user unit gets OpenClaw's systemd checks as well (TimeoutStopSec, network-online, RestartSec,
+    KillMode): they are audited only under ~/.config/systemd/user, where systemd-user units live."""
+    pam = "/lib/x86_64-linux-gnu/security/pam_systemd.so"  # a minbase host lacks libpam-systemd
+    host = lab.add_host("systemd", bind_ro={str(openclaw_install.dir): "/opt/oc"})
+    try:
+        host.write_file(pam, Path(pam).read_bytes())
+        doc = fleet_doc()
+        doc["defaults"]["service"]["manager"] = "systemd-user"
+        provision = Provision(tmp_path, lab=lab, env=LAB_ENV)
+        inv = str(lab_inventory.write(tmp_path / "user.yaml", lab, doc, {"gw-1": host}))
+        r = provision("apply", inv, "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = host.run(["python3", "-c", AS_USER_GATEWAY, UNIT, OC, "--profile", "main", "gateway", "status", "--deep",
+                      "--json"], check=False, timeout=180)
+        svc = _json(r.stdout)["service"]
+        assert svc["command"]["sourcePath"] == f"/home/openclaw/.config/systemd/user/{UNIT}", svc["command"]
+        assert svc["command"]["environment"]["OPENCLAW_CONFIG_READONLY"] == "1"
+        assert svc["configAudit"]["ok"] is True and svc["configAudit"]["issues"] == [], svc["configAudit"]
+    finally:
+        lab.remove_host(host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from provisioner.core.changes import Action, Change, ChangeKind, HostPlan
 from provisioner.core.desired import (
@@ -87,12 +87,37 @@ def _assignments(text: str) -> dict[str, str]:
     return out
 
 
+def _mask(text: str, values: Iterable[str], changed: Callable[[str], bool] = lambda v: False) -> str:
+    for value in sorted(set(values), key=len, reverse=True):
+        if value:
+            text = text.replace(value, f"{REDACTED} (changed)" if changed(value) else REDACTED)
+    return text
+
+
+def _config_sides(old_t: str, new_t: str, f: DesiredFile) -> tuple[str, str]:
+    """Both sides of a config's diff, masked: the planned file's literal credentials and the host's own (a token
+    since rotated). A planned credential the host's file lacks reads `<redacted> (changed)`. A host file that does
+    not parse is not shown: where its credentials are cannot be told."""
+    import json5
+
+    from provisioner.rules.secret_fields import masked_forms
+
+    try:
+        olds = masked_forms(json5.loads(old_t), f.mask_fields) if old_t else ()
+    except (ValueError, RecursionError):
+        old_t, olds = "(the file on the host does not parse as JSON5: not shown, it may hold credentials)\n", ()
+    return (_mask(old_t, (*f.secret_values, *olds)),
+            _mask(new_t, f.secret_values, lambda v: bool(old_t) and v not in old_t))
+
+
 def file_diff(path: str, old: bytes | None, new: bytes | None, f: DesiredFile) -> str:
     old_t = (old or b"").decode("utf-8", "replace")
     new_t = (new or b"").decode("utf-8", "replace")
     old_a, new_a = _assignments(old_t), _assignments(new_t)
     old_m = mask_text(old_t, f)
     new_m = mask_text(new_t, f, other=old_a) if f.kind is FileKind.ENV else mask_text(new_t, f)
+    if f.kind is FileKind.CONFIG and f.mask_fields:
+        old_m, new_m = _config_sides(old_t, new_t, f)
     del new_a
     lines = difflib.unified_diff(
         old_m.splitlines(keepends=True),

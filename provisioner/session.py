@@ -38,15 +38,15 @@ class Opened:
 
 
 def open_session(path: str, limit: Sequence[str], *, placeholder: bool = False, offline: bool = False,
-                 stand_ins: bool = True) -> Opened:
+                 stand_ins: bool = True, strict: bool = False) -> Opened:
     """Validate the inventory at `path`, select the hosts and render their files.
 
     placeholder: secrets are rendered as where they would come from, not read (commands that never write them).
     offline / stand_ins: when files are compared against directories standing for hosts (`plan --offline`,
     `connection: local` hosts), they are expected owned by whoever runs the tool; `render` (stand_ins=False)
-    keeps the inventory's owners.
+    keeps the inventory's owners. strict: a literal secret in the OpenClaw config is an error.
     """
-    v = validate_file(path)
+    v = validate_file(path, strict=strict)
     diags = list(v.diagnostics)
     if not v.ok or v.inventory is None:
         return Opened(None, diags)

@@ -35,13 +35,24 @@ def read_inventory(path: str) -> tuple[str, str]:
     return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
 
 
-def validate_file(path: str, *, check_configs: bool = True) -> Validated:
+def validate_file(path: str, *, check_configs: bool = True, strict: bool = False) -> Validated:
+    """strict: a literal secret in the OpenClaw config (rules/secrets.py) is an error, not a warning."""
     try:
         text, sha = read_inventory(path)
     except (OSError, UnicodeDecodeError) as exc:
         diag = Diagnostic(Severity.ERROR, f"cannot read inventory: {exc}", SourceSpan(path, 1, 1), "io")
         return Validated(path, None, [diag])
-    return validate_text(text, path, sha, check_configs=check_configs)
+    v = validate_text(text, path, sha, check_configs=check_configs)
+    return strictly(v) if strict else v
+
+
+def strictly(v: Validated) -> Validated:
+    from dataclasses import replace
+
+    from provisioner.rules.secrets import LITERAL_CODE
+
+    diags = [replace(d, severity=Severity.ERROR) if d.code == LITERAL_CODE else d for d in v.diagnostics]
+    return Validated(v.path, v.inventory, diags)
 
 
 def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = True) -> Validated:

@@ -22,6 +22,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="host, group or host/instance glob; repeatable")
 
 
+def _strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="a literal secret in an OpenClaw config field that takes a SecretRef is an error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="provision",
                                  description="Declarative provisioner for fleets of OpenClaw gateways.")
@@ -29,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="schema + isolation rules + config checks; no network")
     p.add_argument("inventory")
+    _strict(p)
     _common(p)
 
     p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
@@ -43,12 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply PLANFILE`")
     p.add_argument("--offline", metavar="DIR", help="compare against DIR/<host>/... (render --out layout)")
+    _strict(p)
     _common(p)
 
     p = sub.add_parser("apply", help="make the hosts match the inventory (or a saved plan)")
     p.add_argument("target", metavar="INVENTORY|PLANFILE")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--playbook", metavar="FILE", help="rollout procedure (batches, max_fail)")
+    _strict(p)
     _common(p)
 
     p = sub.add_parser("dedupe", help="the shared inbound-dedupe claim directory")

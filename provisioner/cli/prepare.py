@@ -12,7 +12,8 @@ def prepare(args: argparse.Namespace, path: str, *, placeholder: bool = False, o
             stand_ins: bool = True) -> Session | None:
     """The session of the inventory at `path` with --limit applied; None (and why, on stderr) when there is none.
     The inventory's warnings are printed either way."""
-    opened = open_session(path, args.limit, placeholder=placeholder, offline=offline, stand_ins=stand_ins)
+    opened = open_session(path, args.limit, placeholder=placeholder, offline=offline, stand_ins=stand_ins,
+                          strict=getattr(args, "strict", False))
     log_diagnostics(opened.diagnostics, args)
     if opened.problem:
         log(opened.problem)

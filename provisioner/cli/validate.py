@@ -10,7 +10,7 @@ from provisioner.validate import validate_file
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    v = validate_file(args.inventory)
+    v = validate_file(args.inventory, strict=args.strict)
     if args.json:
         emit_json({"inventory": args.inventory, "valid": v.ok,
                    "summary": {"errors": len(v.errors), "warnings": len(v.diagnostics) - len(v.errors)},

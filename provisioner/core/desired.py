@@ -29,6 +29,9 @@ class DesiredFile:
     kind: FileKind
     secret_values: tuple[str, ...] = ()  # the values to mask wherever they could appear
     reveal_keys: tuple[str, ...] = ()  # env files: the only keys whose values a diff may show
+    # config files: the fields holding credentials (rules/secret_fields.py patterns), so that a literal in the
+    # version on the host (a token since rotated) is masked too
+    mask_fields: frozenset[tuple[str, ...]] = frozenset()
     # inside the service user's tree: written, backed up and probed as that user (owner:group), never by root
     as_user: bool = False
 

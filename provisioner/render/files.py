@@ -143,6 +143,20 @@ def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
     return cfg
 
 
+def config_secret_fields(inv: Inventory) -> frozenset[tuple[str, ...]]:
+    from provisioner.rules.secret_fields import fields_for
+
+    return fields_for(inv.openclaw.version)
+
+
+def config_secrets(inv: Inventory, cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The literal credentials of a config (in fields whose schema takes a SecretRef), masked wherever it is shown:
+    with them as secret values, diffs, logs and JSON show the config like an env file's secrets."""
+    from provisioner.rules.secret_fields import masked_forms
+
+    return masked_forms(cfg, config_secret_fields(inv))
+
+
 def render_config(inv: Inventory, inst: Instance, cfg: dict[str, Any]) -> bytes:
     header = CONFIG_HEADER.format(host=inst.host, name=inst.name, profile=inst.profile, version=inv.openclaw.version)
     body = json5.dumps(cfg, indent=2, sort_keys=True, quote_keys=True, trailing_commas=False, ensure_ascii=False)
@@ -227,7 +241,8 @@ def render_host(
         cfg = gateway_config(inv, inst)
         files.append(
             DesiredFile(host.name, inst.name, inst.config_path, render_config(inv, inst, cfg), 0o600,
-                        svc.user, svc.group, FileKind.CONFIG)
+                        svc.user, svc.group, FileKind.CONFIG, secret_values=config_secrets(inv, cfg),
+                        mask_fields=config_secret_fields(inv))
         )
         env_bytes, secret_values = render_env(inst, secrets)
         if inst.token_file:

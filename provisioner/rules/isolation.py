@@ -1,6 +1,7 @@
 """Isolation rules: plain functions Inventory -> Diagnostics, on normalised paths and real port sets (FACTS).
 
-The rules live by concern in ports, browser, paths, owned_keys, hosts and dedupe; this is their list and entry point.
+The rules live by concern in ports, browser, paths, owned_keys, hosts, dedupe, secrets and pollers; this is
+their list and entry point.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from provisioner.rules.dedupe import rule_dedupe
 from provisioner.rules.hosts import rule_addresses, rule_groups
 from provisioner.rules.owned_keys import rule_bind_auth, rule_owned_config
 from provisioner.rules.paths import rule_paths, rule_profiles, rule_unit_syntax
+from provisioner.rules.pollers import rule_one_poller
 from provisioner.rules.ports import rule_port_overlap, rule_port_range, rule_port_required
+from provisioner.rules.secrets import rule_secret_literals, rule_secret_refs
 
 RULES: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     rule_port_required,
@@ -30,6 +33,9 @@ RULES: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     rule_dedupe,
     rule_addresses,
     rule_unit_syntax,
+    rule_secret_refs,
+    rule_secret_literals,
+    rule_one_poller,
 )
 
 

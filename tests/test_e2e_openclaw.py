@@ -229,3 +229,44 @@ def test_invalid_instances_are_refused_before_any_host_is_touched(fleet: Fleet) 
     assert re.search(r"broken\.yaml:\d+:\d+: error: gw-2/ops: config gateway\.mode = 'remote'", r.stderr)
     after = fleet.hosts["gw-2"].run("find /home/openclaw /etc/systemd/system -newer /etc/hostname | sort").stdout
     assert before == after
+
+
+# --- OpenClaw's own judges, run on every instance the way its gateway runs -------------------------------------
+
+def as_gateway(host: LabHost, unit: str, args: list[str]) -> tuple[int, str, str]:
+    """The OpenClaw CLI run as the gateway's service user with exactly the running gateway's environment (read
+    from /proc/PID/environ), so it sees what the gateway sees: its env file's secrets, its paths, its PATH."""
+    pid = host.run(["systemctl", "show", "-p", "MainPID", "--value", unit]).stdout.strip()
+    env = [v for v in host.read_file(f"/proc/{pid}/environ").decode().split("\0") if v]
+    profile = unit.removeprefix("openclaw-gateway-").removesuffix(".service")
+    r = host.run(["runuser", "-u", "openclaw", "--", "env", "-i", *env, OC, "--profile", profile, *args],
+                 check=False, timeout=240)
+    return r.returncode, r.stdout, r.stderr
+
+
+def first_json(text: str) -> dict[str, Any]:
+    doc, _ = json.JSONDecoder().raw_decode(text, text.index("{"))  # node's notes may follow the document
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_status_shows_openclaws_findings_by_severity_and_check_and_all_of_them_in_json(fleet: Fleet) -> None:
+    inv = fleet.write(fleet_doc())
+    r = fleet.provision("status", inv, "--json")
+    doc = json.loads(r.stdout)
+    host = fleet.hosts["gw-1"]
+    _, out, _ = as_gateway(host, UNITS[0], ["doctor", "--lint", "--json"])
+    direct = sorted((f["severity"], f["checkId"], f["message"]) for f in first_json(out)["findings"])
+    row = next(i for i in doc["instances"] if (i["host"], i["instance"]) == ("gw-1", "main"))
+    assert row["doctor"]["error"] is None
+    assert sorted((f["severity"], f["checkId"], f["message"]) for f in row["doctor"]["findings"]) == direct
+    assert all(set(f) >= {"checkId", "severity", "message", "path", "fixHint"} for f in row["doctor"]["findings"])
+    for i in doc["instances"]:
+        assert i["doctor"]["ok"] is not None, i  # doctor answered on every instance
+    r = fleet.provision("status", inv)
+    table = r.stdout.splitlines()
+    assert "DOCTOR" in table[0]
+    for sev, check, message in direct:
+        assert f"gw-1/main: doctor {sev} {check}: {message[:160]}" in table, r.stdout
+    assert ("no findings" if not direct else f"{sum(1 for d in direct if d[0] == direct[0][0])} {direct[0][0]}") \
+        in next(ln for ln in table if ln.startswith("gw-1") and " main " in ln)

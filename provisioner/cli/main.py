@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-token", metavar="HOST/INSTANCE",
                    help="print that gateway's token (made on the host or from secrets:) and nothing else; said on "
                         "stderr and in the host's journal")
+    p.add_argument("--no-doctor", dest="doctor", action="store_false",
+                   help="skip OpenClaw's own checks, `openclaw doctor --lint` (node again, once per instance)")
     _common(p)
 
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")

@@ -1,4 +1,5 @@
-"""`provision status INVENTORY`: each instance's unit, /healthz, /readyz and `openclaw gateway status`."""
+"""`provision status INVENTORY`: each instance's unit, /healthz, /readyz, `openclaw gateway status` and OpenClaw's
+own checks (`openclaw doctor --lint`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import argparse
 import sys
 
 from provisioner.apply.auth import TokenUnavailable, read_token
+from provisioner.apply.doctor import DoctorReport, doctor_reports
 from provisioner.apply.fleet import Fleet
 from provisioner.apply.health import InstanceHealth, host_health
 from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log, out_style
 from provisioner.cli.prepare import prepare
+from provisioner.inventory.model import Host
 from provisioner.output.status_view import render_status, status_json
 from provisioner.remote.transport import TransportError
 from provisioner.session import Session
@@ -26,6 +29,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         raw = fleet.each(session.hosts, lambda h: host_health(
             fleet.transport(h), session.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
             command=inv.openclaw.run_command if args.openclaw_status and h.connection == "ssh" else ()))
+        lint = fleet.each(session.hosts, lambda h: doctor_reports(
+            fleet.transport(h), h, inv.openclaw.run_command, become=h.ssh.become and h.ssh.user != "root")
+            if args.doctor and h.connection == "ssh" else {})
     rows: list[InstanceHealth] = []
     errors: dict[str, str] = {}
     for h in session.hosts:
@@ -34,10 +40,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             errors[h.name] = str(r)
         else:
             rows += r
+    doctor = _doctor(session.hosts, lint)
     if args.json:
-        emit_json(status_json(rows, errors))
+        emit_json(status_json(rows, errors, doctor))
     else:
-        sys.stdout.write(render_status(rows, errors, out_style(args)))
+        sys.stdout.write(render_status(rows, errors, out_style(args), doctor))
     return EXIT_OK if not errors and all(r.healthy for r in rows) else EXIT_ERROR
 
 
@@ -61,3 +68,16 @@ def show_token(args: argparse.Namespace, session: Session) -> int:
         sys.stdout.write(token + "\n")
     log(f"printed the gateway token of {want} on stdout, as asked (--show-token); the host's journal records it")
     return EXIT_OK
+
+
+def _doctor(hosts: list[Host], lint: dict[str, dict[str, DoctorReport] | BaseException]
+            ) -> dict[tuple[str, str], DoctorReport]:
+    out = {}
+    for h in hosts:
+        got = lint.get(h.name, {})
+        for i in h.instances:
+            if isinstance(got, BaseException):
+                out[(h.name, i.name)] = DoctorReport(error=str(got)[:200])
+            elif i.name in got:
+                out[(h.name, i.name)] = got[i.name]
+    return out

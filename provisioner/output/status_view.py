@@ -4,27 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioner.apply.doctor import DoctorReport
 from provisioner.apply.health import InstanceHealth
 from provisioner.output.style import Style
 
+Doctor = dict[tuple[str, str], DoctorReport]
 
-def status_json(rows: list[InstanceHealth], errors: dict[str, str]) -> dict[str, Any]:
+
+def status_json(rows: list[InstanceHealth], errors: dict[str, str], doctor: Doctor | None = None) -> dict[str, Any]:
+    doctor = doctor or {}
     return {
         "healthy": not errors and all(r.healthy for r in rows),
         "instances": [
             {"host": r.host, "instance": r.instance, "unit": r.unit, "port": r.port, "unit_state": r.unit_state,
              "healthz": r.live, "readyz": r.ready, "openclaw_status": r.openclaw,
-             "config_readonly": r.config_readonly, "healthy": r.healthy}
+             "config_readonly": r.config_readonly, "healthy": r.healthy,
+             "doctor": doctor[(r.host, r.instance)].as_json() if (r.host, r.instance) in doctor else None}
             for r in rows
         ],
         "unreachable": errors,
     }
 
 
-def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style) -> str:
-    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", "")
+def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style, doctor: Doctor | None = None) -> str:
+    doctor = doctor or {}
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", "DOCTOR",
+            "")
     table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.config_readonly,
-                       r.openclaw, "healthy" if r.healthy else "UNHEALTHY") for r in rows]
+                       r.openclaw,
+                       doctor[(r.host, r.instance)].summary() if (r.host, r.instance) in doctor else "not asked",
+                       "healthy" if r.healthy else "UNHEALTHY") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []
     for n, row in enumerate(table):
@@ -36,7 +45,20 @@ def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style) 
         lines.append(text)
     for host, err in sorted(errors.items()):
         lines.append(s.red(f"{host}: unreachable: {err}"))
+    lines += _findings(rows, doctor, s)
     ok = sum(1 for r in rows if r.healthy)
     tail = f"; {len(errors)} host(s) unreachable" if errors else ""
     lines.append(f"{ok} of {len(rows)} instance(s) healthy{tail}")
     return "\n".join(lines) + "\n"
+
+
+def _findings(rows: list[InstanceHealth], doctor: Doctor, s: Style) -> list[str]:
+    """OpenClaw's own findings, per instance, by severity then checkId (`--json` has every field of each)."""
+    out = []
+    for r in rows:
+        report = doctor.get((r.host, r.instance))
+        for sev, found in (report.by_severity() if report else {}).items():
+            for f in found:
+                line = f"{r.host}/{r.instance}: doctor {sev} {f.check_id}: {f.message[:160]}"
+                out.append(s.red(line) if sev == "error" else line)
+    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from provisioner.core.diagnostics import Diagnostic
-from provisioner.inventory.model import Instance
+from provisioner.inventory.model import TOKEN_VAR, Instance
 from provisioner.rules.context import Ctx
 from provisioner.rules.openclaw_issues import _dotted
 from provisioner.rules.secret_fields import (
@@ -54,8 +54,8 @@ def rule_secret_refs(c: Ctx) -> Iterator[Diagnostic]:
         for i in h.instances:
             for path, value in credential_values(c, i):
                 for name in env_reads(value):
-                    if name in i.secrets or name in i.env:
-                        continue
+                    if name in i.secrets or name in i.env or (name == TOKEN_VAR and i.token_file):
+                        continue  # (the gateway token the tool makes on the host is in its environment too)
                     span = c.field(i, "config", *(str(p) for p in path))
                     if f"{span}{name}{i.address}" in seen:
                         continue

@@ -49,7 +49,10 @@ def test_what_the_service_user_prints_is_data_and_every_finding_is_shown() -> No
     lines = table.splitlines()
     assert lines.index("gw-1/main: doctor error x/one: first") < lines.index(
         "gw-1/main: doctor warning x/two: second [2J line")
-    assert "1 error, 1 warning" in lines[1]
+    assert "1 error, 1 warning" in lines[1] and "DOCTOR" in lines[0]
+    other = InstanceHealth("gw-2", "main", "u", 18789, "active", "200", "200", "rpc ok", True)
+    assert "not asked" in render_status([row, other], {}, Style(False), {("gw-1", "main"): report}).splitlines()[2]
+    assert "DOCTOR" not in render_status([row], {}, Style(False), {})  # --no-doctor: no column
     doc = status_json([row], {}, {("gw-1", "main"): report})["instances"][0]["doctor"]
     assert doc["findings"][1] == {"checkId": "x/one", "severity": "error", "message": "first", "path": "gateway.bind",
                                   "fixHint": "do"}

@@ -248,7 +248,8 @@ def test_status_json_is_healthy_only_when_every_instance_is_and_no_host_is_unrea
     assert doc["healthy"] is False and doc["unreachable"] == {}
     assert doc["instances"][0] == {"host": "gw-a", "instance": "main", "unit": "openclaw-gateway-main.service",
                                    "port": 18789, "unit_state": "active", "healthz": "200", "readyz": "200",
-                                   "openclaw_status": "rpc ok", "config_readonly": "yes", "healthy": True}
+                                   "openclaw_status": "rpc ok", "config_readonly": "yes", "healthy": True,
+                                   "doctor": None}
     assert status_json(ROWS[:1], {})["healthy"] is True
     assert status_json(ROWS[:1], {"gw-b": "x"})["healthy"] is False
 

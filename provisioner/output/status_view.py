@@ -28,11 +28,13 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str], doctor: Doct
 
 def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style, doctor: Doctor | None = None) -> str:
     doctor = doctor or {}
-    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", "DOCTOR",
+    asked = ("DOCTOR",) if doctor else ()  # OpenClaw's own checks: a column when they ran (not --no-doctor)
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", *asked,
             "")
     table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.config_readonly,
                        r.openclaw,
-                       doctor[(r.host, r.instance)].summary() if (r.host, r.instance) in doctor else "not asked",
+                       *((doctor[(r.host, r.instance)].summary() if (r.host, r.instance) in doctor else "not asked",)
+                         if doctor else ()),
                        "healthy" if r.healthy else "UNHEALTHY") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []

@@ -10,6 +10,7 @@ tool will not touch, and who holds a lock; `status` is a table of unit state, /h
 from __future__ import annotations
 
 import io
+import re
 import sys
 
 import pytest
@@ -59,6 +60,8 @@ def test_colour_only_on_a_terminal_and_never_when_refused(tty: bool, no_color: b
     assert Style.for_stream(_Tty(tty), no_color).enabled is enabled
     monkeypatch.setattr(sys, "stderr", _Tty(tty))
     assert stderr_style(no_color).enabled is enabled
+    if enabled:  # colour is on by default
+        assert Style.for_stream(_Tty(tty)).enabled is True and stderr_style().enabled is True
     assert Style.for_stream(object(), False).enabled is False  # type: ignore[arg-type]  # no isatty at all
 
 
@@ -144,6 +147,7 @@ def test_the_plan_in_colour_marks_diff_lines_refusals_and_errors() -> None:
                     "\033[31m  ! refuse      file    [main] /home/u/.openclaw-main/openclaw.json  (differs)\033[0m"):
         assert painted in out, painted
     assert "\n     same" in out  # a context line stays plain
+    assert "\n  ~ update      file    [main] /etc/x.json  (differs)\n" in out  # only refusals are red
 
 
 def test_a_plan_with_nothing_to_do_says_so() -> None:
@@ -172,27 +176,30 @@ def _rollout() -> RolloutResult:
     change = Change("a", "main", "/etc/x", Action.UPDATE, "differs")
     return RolloutResult(
         results={
-            "b": HostResult("b", HostStatus.FAILED, "not ready: 503", rolled_back=True, health={"main": "not ready"}),
+            "b": HostResult("b", HostStatus.FAILED, "not ready: 503", applied=[change], rolled_back=True,
+                            health={"main": "not ready"}),
             "a": HostResult("a", HostStatus.CHANGED, "note", applied=[change, change], restarted=["main", "ops"],
-                            transferred=52_000_000, health={"ops": "ready after 2.0 s", "main": "ready after 1.0 s"}),
+                            transferred=1_500_000, health={"ops": "ready after 2.0 s", "main": "ready after 1.0 s"}),
             "c": HostResult("c", HostStatus.NOT_REACHED, "rollout stopped after batch 2"),
             "z": HostResult("z", HostStatus.UNCHANGED),
+            "y": HostResult("y", HostStatus.NOT_REACHED, "rollout stopped after batch 2"),
         },
-        stopped_after_batch=2, batches=[["a"], ["b"], ["c"]])
+        stopped_after_batch=2, batches=[["a"], ["b"], ["y", "c"]])
 
 
 def test_the_apply_report_lists_hosts_in_rollout_order_with_what_was_done() -> None:
     out = render_results(_rollout(), PLAIN, "r2")
     assert out.splitlines() == [
         f"  ✓ {'a':<20} {'changed':<11} revision: {'new (r2)':<36} 2 change(s) applied; restarted main, ops; "
-        "pushed 52 MB; note",
+        "pushed 2 MB; note",
         "      main: ready after 1.0 s",
         "      ops: ready after 2.0 s",
         f"  ✗ {'b':<20} {'failed':<11} revision: {'previous (rolled back)':<36} not ready: 503",
         "      main: not ready",
+        f"  · {'y':<20} {'not-reached':<11} revision: {'previous (not reached)':<36} rollout stopped after batch 2",
         f"  · {'c':<20} {'not-reached':<11} revision: {'previous (not reached)':<36} rollout stopped after batch 2",
-        f"  = {'z':<20} {'unchanged':<11} revision: {'new (r2)':<36} ",
-        "Apply FAILED (rollout stopped after batch 2): 1 changed, 1 failed, 1 not-reached, 1 unchanged.",
+        f"  = {'z':<20} {'unchanged':<11} revision: {'new (r2)':<36} ",  # in no batch: last
+        "Apply FAILED (rollout stopped after batch 2): 1 changed, 1 failed, 2 not-reached, 1 unchanged.",
     ]
     coloured = render_results(_rollout(), COLOUR, "r2")
     assert "\033[32mchanged    \033[0m" in coloured and "\033[31mfailed     \033[0m" in coloured
@@ -210,12 +217,12 @@ def test_the_apply_report_head_says_complete_failed_or_interrupted() -> None:
 def test_the_apply_json_has_every_host_and_its_revision() -> None:
     doc = results_json(_rollout(), "r2")
     assert {k: doc[k] for k in ("ok", "revision", "batches", "stopped_after_batch", "interrupted")} == {
-        "ok": False, "revision": "r2", "batches": [["a"], ["b"], ["c"]], "stopped_after_batch": 2,
+        "ok": False, "revision": "r2", "batches": [["a"], ["b"], ["y", "c"]], "stopped_after_batch": 2,
         "interrupted": False}
-    assert [h["host"] for h in doc["hosts"]] == ["a", "b", "c", "z"]
+    assert [h["host"] for h in doc["hosts"]] == ["a", "b", "c", "y", "z"]
     assert doc["hosts"][0] == {"host": "a", "status": "changed", "revision": "new (r2)", "message": "note",
                                "changes_applied": 2, "restarted": ["main", "ops"], "rolled_back": False,
-                               "transferred_bytes": 52_000_000,
+                               "transferred_bytes": 1_500_000,
                                "health": {"ops": "ready after 2.0 s", "main": "ready after 1.0 s"}}
     assert doc["hosts"][1]["changes_applied"] == 0 and doc["hosts"][1]["rolled_back"] is True
 
@@ -281,3 +288,28 @@ def test_progress_off_a_terminal_is_one_plain_line_per_report(capsys: pytest.Cap
     p.close()
     ApplyProgress(live=False, quiet=True)("gw-b", "silent")
     assert capsys.readouterr().err == "  gw-a: writing 3 files\n"
+
+
+def test_progress_on_a_terminal_is_a_live_line_per_host_ending_in_its_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = _Tty(True)
+    monkeypatch.setattr(sys, "stderr", screen)
+    p = ApplyProgress(live=True)
+    p("gw-a", "writing 3 files")
+    p("gw-b", "probing")
+    p("gw-e", "probing")
+    p("gw-a", "restarting main")
+    p("gw-e", "waiting for /readyz")  # still in flight when the display closes (a Ctrl-C): its last report stays
+    p.done("gw-a", True, "changed")
+    p.done("gw-b", False, "failed: boom")
+    p.done("gw-c", True, "unchanged")  # a host that reported nothing before
+    p.close()
+    p.close()  # closing twice is harmless
+    p("gw-d", "after the display closed")  # plain lines from then on
+    out = screen.getvalue()
+    final = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out[out.rindex("\r\x1b[2K"):]).strip("\r\n").splitlines()
+    # spinner (blank once done, S: any frame while in flight), mark, host, its last words, then the time taken (T)
+    assert [re.sub(r" +\d+:\d\d:\d\d$", " T", re.sub("^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", "S", line)) for line in final] == [
+        "  ✓ gw-a: changed T", "  ✗ gw-b: failed: boom T", "S gw-e: waiting for /readyz T", "  ✓ gw-c: unchanged T",
+        "  gw-d: after the display closed"]
+    assert "\x1b[32m✓\x1b[0m \x1b[1mgw-a\x1b[0m: changed" in out and "\x1b[31m✗\x1b[0m \x1b[1mgw-b\x1b[0m" in out
+    assert ApplyProgress(live=True, quiet=True)._progress is None  # --quiet: no display at all

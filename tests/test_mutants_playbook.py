@@ -57,6 +57,9 @@ def test_each_key_of_a_playbook_and_the_defaults_of_those_left_out(tmp_path: Pat
     ("pause: -1\nmax_fail: -2\n",  # every error, in key order
      ['2:11: error: max_fail: -2 is less than the minimum of 0 (a count or a percentage such as "50%")',
       "1:8: error: pause: -1 is less than the minimum of 0"]),
+    ("serial: 0\non_failure: retry\n",
+     ["2:13: error: on_failure: 'retry' is not one of ['stop', 'rollback']",
+      '1:9: error: serial: 0 is less than the minimum of 1 (a count or a percentage such as "50%")']),
     ("- 1\n- 2\n", ["1:1: error: a playbook is a mapping (serial:, max_fail:, ...)"]),
     ("serial: [1\n", ["2:1: error: YAML syntax: did not find expected ',' or ']'"]),
 ])
@@ -67,6 +70,8 @@ def test_a_bad_playbook_is_refused_with_each_error_located(tmp_path: Path, text:
     assert str(err.value) == f"invalid playbook {path}"
     assert [d.format() for d in err.value.diagnostics] == [f"{path}:{d}" for d in diagnostics]
     assert all(d.is_error for d in err.value.diagnostics)
+    if "YAML" not in diagnostics[0] and "mapping" not in diagnostics[0]:
+        assert {d.code for d in err.value.diagnostics} == {"playbook"}  # the rule's stable name, in --json too
 
 
 def test_a_playbook_that_cannot_be_read_says_so(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ class Fleet:
 
 
 def _status(r, hosts=HOSTS):  # type: ignore[no-untyped-def]
+    assert all(res.host == h for h, res in r.results.items())  # every result names its own host
     return [r.results[h].status.value for h in hosts]
 
 
@@ -47,6 +48,8 @@ def _status(r, hosts=HOSTS):  # type: ignore[no-untyped-def]
     ((0,), [1] * 6),  # a batch holds at least one host
     (("100%", 1), [6]),
     ((4, 1), [4, 1, 1]),
+    ((1, 2, 3), [1, 2, 3]),  # each size in turn
+    (("50.5%",), [4, 2]),  # 3.03 hosts: rounds up to 4
 ])
 def test_batch_sizes(serial: tuple, sizes: list[int]) -> None:
     got = batches(HOSTS, serial)
@@ -54,7 +57,7 @@ def test_batch_sizes(serial: tuple, sizes: list[int]) -> None:
 
 
 @pytest.mark.parametrize(("max_fail", "size", "budget"), [
-    ("50%", 3, 1), ("100%", 3, 3), ("34%", 3, 1), ("33%", 3, 0), (1, 1, 1),
+    ("50%", 3, 1), ("50%", 4, 2), ("100%", 3, 3), ("34%", 3, 1), ("33%", 3, 0), (1, 1, 1),
 ])
 def test_fail_budget_of_a_batch(max_fail: int | str, size: int, budget: int) -> None:
     assert fail_budget(max_fail, size) == budget

@@ -54,7 +54,7 @@ def open_session(path: str, limit: Sequence[str], *, placeholder: bool = False, 
     try:
         hosts, partial = select(inv, list(limit))
     except LimitError as exc:
-        return Opened(None, diags, f"error: {exc}")
+        return Opened(None, diags, str(exc))
     desired = render_hosts(inv, hosts, secret_lookup(placeholder))
     if isinstance(desired, Diagnostic):
         return Opened(None, [*diags, desired])

@@ -16,6 +16,7 @@ from provisioner.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     emit_json,
+    error,
     log,
     log_diagnostics,
     out_style,
@@ -40,13 +41,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         with open(args.target, encoding="utf-8") as f:
             head = f.read()
     except OSError as exc:
-        log(f"error: {exc}")
+        error(f"{exc}")
         return EXIT_ERROR
     if looks_like_plan(head):
         try:
             saved = loads(head)
         except PlanFileError as exc:
-            log(f"error: {args.target}: {exc}")
+            error(f"{args.target}: {exc}")
             return EXIT_ERROR
         inventory_path = saved.inventory_path
     session = prepare(args, inventory_path)
@@ -55,7 +56,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved is not None:
         problem = saved_plan_problem(saved, session)
         if problem:
-            log(f"error: refusing to apply {args.target}: {problem}")
+            error(f"refusing to apply {args.target}: {problem}")
             return EXIT_ERROR
     playbook = _playbook(args)
     if playbook is None:
@@ -66,7 +67,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if not args.json:
             sys.stdout.write(render_plan(plan, out_style(args)))
         if plan.has_errors and saved is None:
-            log("error: some hosts could not be planned; nothing was applied")
+            error("some hosts could not be planned; nothing was applied")
             if args.json:
                 emit_json({"plan": plan_json(plan), "results": []})
             return EXIT_ERROR
@@ -103,7 +104,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _confirmed() -> bool:
     """Ask on the terminal; only 'yes' goes on."""
     if not sys.stdin.isatty():
-        log("error: refusing to apply without confirmation: no terminal to ask on; pass --yes")
+        error("refusing to apply without confirmation: no terminal to ask on; pass --yes")
         return False
     answer = input("Apply these changes? Only 'yes' is accepted: ").strip()
     if answer != "yes":
@@ -117,7 +118,7 @@ def _playbook(args: argparse.Namespace) -> Playbook | None:
         return load_playbook(args.playbook) if args.playbook else default_playbook()
     except ProvisionError as exc:
         log_diagnostics(exc.diagnostics, args)
-        log(f"error: {exc}")
+        error(f"{exc}")
         return None
 
 

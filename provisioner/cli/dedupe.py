@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from provisioner.apply.fleet import Fleet
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, err_style, log, out_style
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, err_style, error, log, out_style
 from provisioner.cli.prepare import prepare
 from provisioner.dedupe.verify import Verification, dedupe_hosts, verify
 from provisioner.output.dedupe_view import render_verification, verification_json
@@ -21,7 +21,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     with Fleet(session.inv) as fleet:
         v = run_verification(session, fleet)
     if v is None:
-        log("error: no instance uses a dedupe directory (the inventory has no `dedupe:` section, or every "
+        error("no instance uses a dedupe directory (the inventory has no `dedupe:` section, or every "
             "instance sets dedupe: false)")
         return EXIT_ERROR
     if args.json:
@@ -57,6 +57,6 @@ def prove_shared(args: argparse.Namespace, session: Session, fleet: Fleet, when:
         return True
     log(render_verification(v, err_style(args)).rstrip())
     if not v.ok:
-        log(f"error: {dd.dir} is not proven to be one shared store" + ("; nothing was applied"
+        error(f"{dd.dir} is not proven to be one shared store" + ("; nothing was applied"
                                                                          if dd.mount is None else ""))
     return v.ok

@@ -9,83 +9,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from provisioner.cli.console import EXIT_ERROR, EXIT_INTERRUPTED
+from provisioner.cli.console import EXIT_ERROR, EXIT_INTERRUPTED, begin, end, error, finish_json, json_mode
+from provisioner.cli.parser import UsageError, parse
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout; logs go to stderr")
-    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("--limit", action="append", default=[], metavar="PATTERN",
-                   help="host, group or host/instance glob; repeatable")
-
-
-def _strict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strict", action="store_true",
-                   help="a literal secret in an OpenClaw config field that takes a SecretRef is an error")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="provision",
-                                 description="Declarative provisioner for fleets of OpenClaw gateways.")
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("validate", help="schema + isolation rules + config checks; no network")
-    p.add_argument("inventory")
-    _strict(p)
-    _common(p)
-
-    p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
-    p.add_argument("inventory")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--placeholder-secrets", action="store_true",
-                   help="write where each secret would come from instead of its value")
-    _common(p)
-
-    p = sub.add_parser("plan", help="show what apply would change on every host")
-    p.add_argument("inventory")
-    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
-    p.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply PLANFILE`")
-    p.add_argument("--offline", metavar="DIR", help="compare against DIR/<host>/... (render --out layout)")
-    _strict(p)
-    _common(p)
-
-    p = sub.add_parser("apply", help="make the hosts match the inventory (or a saved plan)")
-    p.add_argument("target", metavar="INVENTORY|PLANFILE")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--playbook", metavar="FILE", help="rollout procedure (batches, max_fail)")
-    _strict(p)
-    _common(p)
-
-    p = sub.add_parser("dedupe", help="the shared inbound-dedupe claim directory")
-    dsub = p.add_subparsers(dest="dedupe_command", required=True, metavar="ACTION")
-    p = dsub.add_parser("verify", help="prove the claim directory is one shared store across the hosts")
-    p.add_argument("inventory")
-    _common(p)
-
-    p = sub.add_parser("status", help="health of every instance")
-    p.add_argument("inventory")
-    p.add_argument("--no-openclaw-status", dest="openclaw_status", action="store_false",
-                   help="skip `openclaw gateway status` (it starts node once per instance)")
-    p.add_argument("--show-token", metavar="HOST/INSTANCE",
-                   help="print that gateway's token (made on the host or from secrets:) and nothing else; said on "
-                        "stderr and in the host's journal")
-    p.add_argument("--no-doctor", dest="doctor", action="store_false",
-                   help="skip OpenClaw's own checks, `openclaw doctor --lint` (node again, once per instance)")
-    _common(p)
-
-    p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
-    p.add_argument("inventory")
-    p.add_argument("--force", action="store_true",
-                   help="also clear a lock whose run is alive or cannot be checked from this controller")
-    _common(p)
-
-    p = sub.add_parser("demo", help="validate, plan, apply and re-plan an example inventory into a local directory")
-    p.add_argument("--dir", default="openclaw-demo", help="where the demo inventory and its hosts go")
-    _common(p)
-    return ap
 
 
 def handler(command: str) -> Handler:
@@ -102,7 +29,7 @@ def handler(command: str) -> Handler:
     if command == "apply":
         from provisioner.cli.apply import cmd_apply
         return cmd_apply
-    if command == "dedupe":
+    if command == "dedupe verify":
         from provisioner.cli.dedupe import cmd_dedupe
         return cmd_dedupe
     if command == "status":
@@ -122,20 +49,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     console script and `python -m provisioner.cli`): then the garbage collector is tuned for one short run and the
     process ends here, once its output is flushed, without the interpreter's teardown."""
     program = argv is None
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse(words)
+    except UsageError as exc:
+        rc = _usage_error(exc, words)
+        if program:
+            _end_program(rc)
+        return rc
     run = handler(args.command)
     if program:
         _tune_gc()
+    previous = begin(args.command, json_mode=args.json, events=getattr(args, "json_events", False))
     try:
-        rc: int = run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        rc = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        rc = EXIT_ERROR
+        rc = _run_command(run, args)
+    finally:
+        end(previous)
     if program:
         _end_program(rc)
     return rc
+
+
+def _run_command(run: Handler, args: argparse.Namespace) -> int:
+    """The command's exit code; with --json its one document is written at the end, whatever happened."""
+    try:
+        rc: int = run(args)
+    except KeyboardInterrupt:
+        error("interrupted")
+        rc = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        if json_mode():  # stdout still gets its one document; the traceback goes to stderr
+            error(f"internal error: {type(exc).__name__}: {exc}")
+            finish_json(EXIT_ERROR)
+        raise
+    try:
+        finish_json(rc)
+    except BrokenPipeError:
+        rc = EXIT_ERROR
+    return rc
+
+
+def _usage_error(exc: UsageError, words: list[str]) -> int:
+    """A usage error: the usage of the command it was made in and the message on stderr, exit 1; with --json in
+    the words, stdout still gets its one document."""
+    sys.stderr.write(exc.usage)
+    print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+    if "--json" in words or "--json-events" in words:
+        begin(exc.prog.removeprefix("provision").strip() or "provision", json_mode=True)
+        error(f"usage: {exc}")
+        finish_json(EXIT_ERROR)
+        end(None)
+    return EXIT_ERROR
 
 
 def _tune_gc() -> None:

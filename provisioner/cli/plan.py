@@ -13,6 +13,7 @@ from provisioner.cli.console import (
     EXIT_ERROR,
     EXIT_OK,
     emit_json,
+    error,
     log,
     log_diagnostics,
     out_style,
@@ -29,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if session is None:
         return EXIT_ERROR
     if args.offline and not os.path.isdir(args.offline):
-        log(f"error: --offline {args.offline}: no such directory")
+        error(f"--offline {args.offline}: no such directory")
         return EXIT_ERROR
     with Fleet(session.inv, offline_dir=args.offline) as fleet:
         plan = make_plan(args, session, fleet)

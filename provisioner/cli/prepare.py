@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from provisioner.cli.console import log, log_diagnostics
+from provisioner.cli.console import error, log_diagnostics
 from provisioner.session import Session, open_session
 
 
@@ -16,5 +16,5 @@ def prepare(args: argparse.Namespace, path: str, *, placeholder: bool = False, o
                           strict=getattr(args, "strict", False))
     log_diagnostics(opened.diagnostics, args)
     if opened.problem:
-        log(opened.problem)
+        error(opened.problem)
     return opened.session

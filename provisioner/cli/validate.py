@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log, log_diagnostics
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log_diagnostics
 from provisioner.output.diagnostics import diagnostic_json, summary_line
 from provisioner.validate import validate_file
 
@@ -21,8 +21,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             inv = v.inventory
             assert inv is not None
             n = sum(len(h.instances) for h in inv.hosts)
-            log(f"{args.inventory}: valid ({len(inv.hosts)} host(s), {n} instance(s), OpenClaw "
-                f"{inv.openclaw.version}); {summary_line(v.diagnostics)}")
+            print(f"{args.inventory}: valid ({len(inv.hosts)} host(s), {n} instance(s), OpenClaw "
+                  f"{inv.openclaw.version}); {summary_line(v.diagnostics)}")
         else:
-            log(f"{args.inventory}: invalid; {summary_line(v.diagnostics)}")
+            print(f"{args.inventory}: invalid; {summary_line(v.diagnostics)}")
     return EXIT_OK if v.ok else EXIT_ERROR

@@ -144,3 +144,27 @@ def test_json_on_success_carries_the_envelope(provision: Provision, inv: Path) -
     r = provision("validate", str(inv), "--json")
     doc = _document(r.stdout)
     assert doc["format"] == "openclaw-provisioner-validate/1" and doc["valid"] is True
+
+
+def test_apply_json_events_streams_one_object_per_line_then_the_result(provision: Provision, inv: Path) -> None:
+    r = provision("apply", str(inv), "--yes", "--json-events")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]  # every line parses on its own
+    assert all({"type", "host", "message", "timestamp"} <= e.keys() for e in events[:-1])
+    assert all(e["timestamp"].endswith("Z") for e in events)
+    assert [e["type"] for e in events if e["type"] != "progress"] == ["batch", "host_done", "batch", "host_done",
+                                                                      "result"]
+    assert {(e["host"], e["message"]) for e in events if e["type"] == "progress"} >= {("a", "writing 2 file(s)"),
+                                                                                      ("b", "writing 2 file(s)")}
+    result = events[-1]
+    assert result["format"] == "openclaw-provisioner-apply/1" and result["exit_code"] == 0
+    assert [h["status"] for h in result["hosts"]] == ["changed", "changed"]
+    r = provision("apply", str(inv), "--yes", "--json-events")  # nothing to do: still the result line
+    assert [json.loads(line)["type"] for line in r.stdout.splitlines()] == ["result"]
+
+
+def test_demo_json_is_one_document(provision: Provision, tmp_path: Path) -> None:
+    r = provision("demo", "--dir", str(tmp_path / "demo"), "--json")
+    doc = _document(r.stdout)
+    assert r.returncode == 0 and doc["ok"] is True
+    assert [s["exit_code"] for s in doc["steps"]] == [0, 2, 0, 0]

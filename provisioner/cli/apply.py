@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from provisioner.apply.driver import Rollout
+from provisioner.apply.driver import Rollout, RolloutProgress
 from provisioner.apply.fleet import Fleet
 from provisioner.apply.planning import saved_plan_problem
 from provisioner.apply.results import HostResult, HostStatus
@@ -20,6 +20,7 @@ from provisioner.cli.console import (
     log,
     log_diagnostics,
     out_style,
+    write_event,
 )
 from provisioner.cli.dedupe import prove_shared, shared_dir_in_use
 from provisioner.cli.plan import make_plan
@@ -27,7 +28,7 @@ from provisioner.cli.prepare import prepare
 from provisioner.core.changes import Plan
 from provisioner.core.diagnostics import ProvisionError
 from provisioner.output.plan_view import render_plan
-from provisioner.output.progress import ApplyProgress
+from provisioner.output.progress import ApplyProgress, JsonEventsProgress
 from provisioner.output.results import render_results, results_json
 from provisioner.planfile import PlanFileError, loads, looks_like_plan, plan_json
 from provisioner.playbook import default_playbook, load_playbook
@@ -124,7 +125,11 @@ def _playbook(args: argparse.Namespace) -> Playbook | None:
 
 def _roll_out(args: argparse.Namespace, session: Session, plan: Plan, fleet: Fleet, playbook: Playbook, *,
               saved: bool) -> RolloutResult:
-    progress = ApplyProgress(live=not args.json, quiet=args.json and not args.verbose)
+    progress: RolloutProgress
+    if args.json_events:
+        progress = JsonEventsProgress(write_event)
+    else:
+        progress = ApplyProgress(live=not args.json, quiet=args.json and not args.verbose)
     return Rollout(session, plan, fleet, playbook, progress, stop_now=_stop_now, saved=saved).run()
 
 

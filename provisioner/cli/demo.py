@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
 
-from provisioner.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, no_color
+from provisioner.cli.console import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, emit_json, no_color
 
 
 def cmd_demo(args: argparse.Namespace, *, provision: Callable[[Sequence[str]], int]) -> int:
@@ -28,12 +30,17 @@ def cmd_demo(args: argparse.Namespace, *, provision: Callable[[Sequence[str]], i
         ("plan (again: expect no changes)", ["plan", inv_path, "--detailed-exitcode", *common]),
     ]
     codes = []
-    for title, argv in steps:
-        print(f"\n=== provision {' '.join(argv)}    # {title}", flush=True)
-        rc = provision(argv)
-        print(f"=== exit code {rc}", flush=True)
-        codes.append(rc)
+    # with --json the steps' own output goes to stderr: stdout is the demo's one document
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        for title, argv in steps:
+            print(f"\n=== provision {' '.join(argv)}    # {title}", flush=True)
+            rc = provision(argv)
+            print(f"=== exit code {rc}", flush=True)
+            codes.append(rc)
     ok = codes == [EXIT_OK, EXIT_CHANGES, EXIT_OK, EXIT_OK]
+    if args.json:
+        emit_json({"dir": os.path.abspath(args.dir), "steps": [{"argv": argv, "exit_code": rc}
+                                                               for (_, argv), rc in zip(steps, codes, strict=True)]})
     print(f"\ndemo {'OK' if ok else 'FAILED'}: files are under {os.path.abspath(args.dir)}/hosts/; "
-          f"try `provision plan {inv_path}` after editing the inventory.")
+          f"try `provision plan {inv_path}` after editing the inventory.", file=sys.stderr if args.json else sys.stdout)
     return EXIT_OK if ok else EXIT_ERROR

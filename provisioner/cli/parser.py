@@ -141,7 +141,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line, with the common flags given before the command merged into the command's own."""
     ap = build_parser()
     args, extra = ap.parse_known_args(argv)
-    args.json = args.json or args.g_json
+    args.json = args.json or args.g_json or getattr(args, "json_events", False)
     args.no_color = args.no_color or args.g_no_color
     args.verbose = args.verbose + args.g_verbose
     args.limit = [*args.g_limit, *args.limit]

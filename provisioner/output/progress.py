@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -55,3 +56,30 @@ class ApplyProgress:
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None
+
+
+class JsonEventsProgress:
+    """apply --json-events: every progress report becomes one event (a dict) handed to `write`, one at a time.
+
+    Events: {"type": "batch", "hosts": [...]} when a batch starts; {"type": "progress", "host", "message"} as a host
+    goes (the controller's own reports have host null); {"type": "host_done", "host", "ok", "message"} per host."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self._write = write
+        self._lock = threading.RLock()  # reentrant for the same reason as ApplyProgress's
+
+    def __call__(self, host: str, message: str) -> None:
+        if host == "batch":
+            self._emit({"type": "batch", "host": None, "hosts": message.split(", "), "message": message})
+        else:
+            self._emit({"type": "progress", "host": None if host == "controller" else host, "message": message})
+
+    def done(self, host: str, ok: bool, message: str) -> None:
+        self._emit({"type": "host_done", "host": host, "ok": ok, "message": message})
+
+    def close(self) -> None:
+        pass
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._write(event)

@@ -59,19 +59,22 @@ def dir_fingerprint(o: ObservedFile | None) -> str:
 # --- masking ---------------------------------------------------------------------------------------------
 
 _ASSIGN = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+# where a secret comes from, as render and offline plans write it in place of the value (render/files.py
+# placeholder_secrets): not a secret, and what an offline plan's diff must show
+_SOURCE = re.compile(r'"?<secret from (?:env|file) [^<>"]*>"?')
 
 
 def mask_text(text: str, f: DesiredFile, other: dict[str, str] | None = None) -> str:
     """Mask secret values: by value everywhere, and in env files every value whose key is not known public."""
     for value in sorted(f.secret_values, key=len, reverse=True):
-        if value:
+        if value and not _SOURCE.fullmatch(value):
             text = text.replace(value, REDACTED)
     if f.kind is not FileKind.ENV:
         return text
     out = []
     for line in text.split("\n"):
         m = _ASSIGN.match(line)
-        if m and m.group(2) not in f.reveal_keys:
+        if m and m.group(2) not in f.reveal_keys and not _SOURCE.fullmatch(m.group(3)):
             changed = other is not None and other.get(m.group(2)) not in (None, m.group(3))
             line = f"{m.group(1)}{m.group(2)}={REDACTED}{' (changed)' if changed else ''}"
         out.append(line)

@@ -11,11 +11,12 @@ from dataclasses import replace
 
 from provisioner.apply.capabilities import port_diagnostics, version_diagnostics
 from provisioner.apply.fleet import Fleet, make_plan
-from provisioner.core.changes import Action, ChangeKind, Plan
+from provisioner.core.changes import Action, ChangeKind, HostPlan, Plan
 from provisioner.core.diagnostics import Diagnostic
 from provisioner.core.observed import ObservedHost
 from provisioner.digests import KEY_ENV, DigestKeyError, current_key, key_id
 from provisioner.inventory.model import Host
+from provisioner.manifest import ManagedHost, removals
 from provisioner.plan import desired_fingerprint
 from provisioner.planfile import SavedPlan
 from provisioner.session import Session
@@ -87,3 +88,16 @@ def saved_plan_problem(saved: Plan, session: Session) -> str | None:
                 return (f"{c.host}:{c.target} would not be what the plan says (a secret or the tool changed "
                         "since); make a new plan")
     return None
+
+
+def with_offline_removals(plan: Plan, session: Session, managed: dict[str, ManagedHost], *, limited: bool) -> Plan:
+    """An offline plan with what the render manifest of the deployed revision managed and the inventory no longer
+    does: units of removed instances and mounts on the selected hosts, and (without --limit) hosts that left."""
+    if session.partial:  # an instance left out by --limit is not one that left the inventory
+        return plan
+    hosts = [replace(hp, changes=(*hp.changes, *removals(hp.host, session.desired[hp.host], managed[hp.host])))
+             if hp.host in managed and hp.host in session.desired and not hp.error else hp for hp in plan.hosts]
+    if not limited:
+        known = {h.name for h in session.inv.hosts}
+        hosts += [HostPlan(name, tuple(removals(name, None, m))) for name, m in managed.items() if name not in known]
+    return replace(plan, hosts=tuple(hosts))

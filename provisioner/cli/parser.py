@@ -85,8 +85,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
     p.add_argument("inventory")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--placeholder-secrets", action="store_true",
-                   help="write where each secret would come from instead of its value")
+    p.add_argument("--placeholder-secrets", action="store_true", help=argparse.SUPPRESS)  # always so now
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change on every host")

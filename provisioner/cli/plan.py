@@ -7,7 +7,7 @@ import os
 import sys
 
 from provisioner.apply.fleet import Fleet
-from provisioner.apply.planning import plan_session
+from provisioner.apply.planning import plan_session, with_offline_removals
 from provisioner.cli.console import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -20,20 +20,38 @@ from provisioner.cli.console import (
 )
 from provisioner.cli.prepare import prepare
 from provisioner.core.changes import Plan
+from provisioner.manifest import MANIFEST, ManagedHost, ManifestError, read_manifest
 from provisioner.output.plan_view import render_plan
 from provisioner.planfile import dumps, plan_json
 from provisioner.session import Session
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    session = prepare(args, args.inventory, offline=bool(args.offline))
+    managed: dict[str, ManagedHost] | None = None
+    if args.offline:
+        if args.out:
+            error("an offline plan cannot be applied, so it is not saved: --out goes with a plan made against the "
+                  "hosts")
+            return EXIT_ERROR
+        if not os.path.isdir(args.offline):
+            error(f"--offline {args.offline}: no such directory")
+            return EXIT_ERROR
+        try:
+            managed = read_manifest(args.offline)
+        except ManifestError as exc:
+            error(str(exc))
+            return EXIT_ERROR
+        if managed is None:
+            log(f"warning: {args.offline} has no render manifest ({MANIFEST}): what the inventory no longer has "
+                "(instances, units, mounts, hosts) cannot be seen; render the deployed revision with this version")
+    # offline, secrets are compared by where they come from, never by value: CI needs none of them
+    session = prepare(args, args.inventory, offline=bool(args.offline), placeholder=bool(args.offline))
     if session is None:
-        return EXIT_ERROR
-    if args.offline and not os.path.isdir(args.offline):
-        error(f"--offline {args.offline}: no such directory")
         return EXIT_ERROR
     with Fleet(session.inv, offline_dir=args.offline) as fleet:
         plan = make_plan(args, session, fleet)
+    if managed is not None:
+        plan = with_offline_removals(plan, session, managed, limited=bool(args.limit))
     if args.out:
         save(plan, args.out)
     if args.json:

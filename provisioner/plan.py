@@ -249,16 +249,44 @@ def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) ->
             continue
         reasons = []
         diff = ""
+        cause = ""
         if o.sha256 != sha256(f.content):
-            reasons.append("content differs from the rendered file" + (" (a hand edit or another tool?)"
-                                                                       if f.kind is not FileKind.ENV else ""))
+            cause = _cause(observed.applied.get(f.path), o.sha256, sha256(f.content))
+            reasons.append(CAUSES[cause])
             diff = file_diff(f.path, o.content, f.content, f) if o.content is not None else \
                 f"(file too large to diff; the planned file is {len(f.content)} bytes)\n"
         attr = _attr_reason(o, f.mode, f.owner, f.group)
         if attr:
             reasons.append(attr)
-        out.append(Change(h, f.instance, f.path, Action.UPDATE, "; ".join(reasons), before, after, diff))
+        out.append(Change(h, f.instance, f.path, Action.UPDATE, "; ".join(reasons), before, after, diff,
+                          cause=cause))
     return out
+
+
+# why a file's content differs, by what the host's record of the last apply says (ObservedHost.applied)
+CAUSES = {
+    "inventory": "the inventory changed this file",
+    "drift": "the host's file was edited since the last apply (drift): apply puts back the inventory's version",
+    "both": "the inventory changed this file, and the host's file was also edited since the last apply: apply "
+            "overwrites that edit",
+    "unknown": "content differs from the rendered file (no record of an apply from this controller: a change of "
+               "the inventory or an edit on the host)",
+}
+
+
+def _cause(applied: tuple[str, str] | None, host_sha: str | None, desired_sha: str) -> str:
+    """Which of CAUSES: the record holds the keyed digest of what the last apply wrote, made with a key whose id
+    it names; a record made under another controller's key cannot be compared."""
+    from provisioner.digests import DigestKeyError, key_id, keyed
+
+    try:
+        if applied is None or host_sha is None or applied[0] != key_id():
+            return "unknown"
+    except DigestKeyError:
+        return "unknown"
+    edited = keyed(host_sha) != applied[1]
+    changed = keyed(desired_sha) != applied[1]
+    return "both" if edited and changed else "drift" if edited else "inventory" if changed else "unknown"
 
 
 def service_fingerprint(s: ObservedService | None) -> str:

@@ -42,6 +42,7 @@ def change_json(c: Change) -> dict[str, Any]:
         "before": c.before,
         "after": c.after,
         "diff": c.diff,
+        "cause": c.cause or None,
     }
 
 
@@ -99,7 +100,7 @@ def loads(text: str) -> Plan:
         for h in data["hosts"]:
             changes = [
                 Change(c["host"], c["instance"], c["target"], Action(c["action"]), c["reason"], c["before"], c["after"],
-                       c.get("diff", ""), ChangeKind(c["kind"]))
+                       c.get("diff", ""), ChangeKind(c["kind"]), c.get("cause") or "")
                 for c in h["changes"]
             ]
             changes += [Change(h["host"], u["instance"], u["target"], Action.NOOP, "up to date", u["fingerprint"],

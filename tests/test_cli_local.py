@@ -79,7 +79,7 @@ def test_hand_edit_shows_as_drift_with_a_readable_diff(tmp_path: Path, provision
     r = provision("plan", str(inv), "--detailed-exitcode")
     assert r.returncode == 2
     assert '-    "port": 18800\n' in r.stdout and '+    "port": 18789\n' in r.stdout
-    assert "content differs from the rendered file" in r.stdout
+    assert "(the host's file was edited since the last apply (drift)" in r.stdout
     assert "host a: no changes" in r.stdout
 
 

@@ -104,7 +104,8 @@ def test_a_hand_edit_on_the_host_shows_up_as_drift(gw: LabHost, provision: Provi
     r = provision("plan", inv, "--detailed-exitcode")
     assert r.returncode == 2
     assert f"~ update      file    [main] {path}" in r.stdout
-    assert "content differs from the rendered file" in r.stdout and "mode 0644 -> 0600" in r.stdout
+    assert "the host's file was edited since the last apply (drift)" in r.stdout
+    assert "mode 0644 -> 0600" in r.stdout
     assert '-    "level": "trace"' in r.stdout and '+    "level": "info"' in r.stdout
     assert "↻ restart     service [main] openclaw-gateway-main.service" in r.stdout
 

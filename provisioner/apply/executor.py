@@ -13,16 +13,17 @@ from provisioner.apply.release_steps import finish_release, install_release
 from provisioner.apply.results import HostResult, HostStatus, Progress
 from provisioner.apply.services import systemctl
 from provisioner.core.changes import Action, ChangeKind, HostPlan
-from provisioner.core.desired import DesiredHost
+from provisioner.core.desired import DesiredFile, DesiredHost
 from provisioner.core.observed import ObservedHost
+from provisioner.digests import key_id, keyed
 from provisioner.install.release import Artifact
-from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint
+from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint, sha256
 from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.locks import unlock_script
-from provisioner.remote.scripts.probe import parse_probe, probe_script
+from provisioner.remote.scripts.probe import APPLIED_PATH, parse_probe, probe_script
 from provisioner.remote.scripts.tokens import ensure_tokens_script
 from provisioner.remote.scripts.trust import refusal_reason, root_output
-from provisioner.remote.scripts.writes import WriteBatch, restore_script, write_script
+from provisioner.remote.scripts.writes import WriteBatch, record_line, restore_script, write_script
 from provisioner.remote.transport import Transport, TransportError
 
 
@@ -115,7 +116,8 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     start = [c.target for c in svc_changes if c.action is Action.START]
     stop = [c.target for c in svc_changes if c.action is Action.STOP]
     batch = WriteBatch(files=files, dirs=dirs, create_user=user, user_home=desired.service_home,
-                       run_id=uuid.uuid4().hex[:8], pending_units=restart + start, tokens=desired.tokens)
+                       run_id=uuid.uuid4().hex[:8], pending_units=restart + start, tokens=desired.tokens,
+                       record=applied_record(files))
     result = HostResult(h, HostStatus.CHANGED, applied=todo, written=[f.path for f in files])
     install = [c for c in todo if c.kind is ChangeKind.RELEASE and c.action is Action.CREATE]
     if install and desired.release is not None:
@@ -181,9 +183,15 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     return result
 
 
+def applied_record(files: list[DesiredFile]) -> list[str]:
+    """The record of what these writes put on the host (keyed digests), so that a later plan can tell a change of
+    the inventory from a hand edit on the host (plan.py `_cause`)."""
+    return [record_line(key_id(), keyed(sha256(f.content)), f.path) for f in files]
+
+
 def _restore(t: Transport, desired: DesiredHost, paths: list[str], root: str, become: bool) -> None:
-    if paths:
-        run_script(t, restore_script(paths, root, **user_side(desired)), become=become)
+    if paths:  # the applied record goes back with the files it describes
+        run_script(t, restore_script([*paths, APPLIED_PATH], root, **user_side(desired)), become=become)
 
 
 def _mount_points(desired: DesiredHost, units: list[str]) -> list[str]:
@@ -207,7 +215,8 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
     settled: list[str] = []
     try:
         # under the host lock again: the apply released it when the host itself was done
-        script = restore_script(done.written, root, pending=units, **user_side(desired))
+        written = [*done.written, APPLIED_PATH] if done.written else []  # the record goes back with the files
+        script = restore_script(written, root, pending=units, **user_side(desired))
         got = acquire(t, holder, script, root, become=become, say=lambda m: say(done.host, m), take_over=False)
         if not got.ok:
             return HostResult(done.host, HostStatus.FAILED, f"rollback not done: {got.refusal}", rolled_back=False)

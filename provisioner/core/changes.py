@@ -46,6 +46,9 @@ class Change:
     after: str | None = None  # fingerprint of what will be there
     diff: str = ""  # unified diff, secrets already masked
     kind: ChangeKind = ChangeKind.FILE
+    # a file whose content differs: "inventory" (the inventory changed it), "drift" (edited on the host since the
+    # last apply), "both", or "unknown" (no record of the last apply to compare with); "" for anything else
+    cause: str = ""
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,6 @@ class ObservedHost:
     current_release: str | None = None
     # units an earlier run wrote new files for and then did not get to restart (killed, connection lost)
     pending_restart: tuple[str, ...] = ()
+    # what the last apply wrote: path -> (digest key id, keyed digest of the content), to tell a change of the
+    # inventory from a hand edit on the host
+    applied: dict[str, tuple[str, str]] = field(default_factory=dict)

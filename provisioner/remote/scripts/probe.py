@@ -21,6 +21,8 @@ STATE_DIR = "/var/lib/openclaw-provisioner"
 LOCK_PATH = f"{STATE_DIR}/lock"
 PREV_DIR = f"{STATE_DIR}/prev"
 PENDING_DIR = f"{STATE_DIR}/pending"  # one empty file per unit whose new files are not yet running
+# what the last apply wrote, a line per file: "<digest key id> <keyed digest> <path>" (writes.record_lines)
+APPLIED_PATH = f"{STATE_DIR}/applied"
 # the holder line of the lock, as a shell expression (capped, newline dropped): what HELD and L records carry
 LOCK_TEXT = f"$(head -c 400 \"$R\"{q(LOCK_PATH)} | tr -d '\\n')"
 UNIT_MARKER = "X-OpenclawProvisioner-Instance="
@@ -126,6 +128,8 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
                      "2>/dev/null || true; echo S.; fi")
         lines.append(f'for f in {q(PENDING_DIR)}/*.service; do [ -f "$f" ] && echo "R ${{f##*/}}"; done')
     lines.append(f'if [ -f "$R"{q(LOCK_PATH)} ]; then echo "L {LOCK_TEXT}"; fi')
+    lines.append(f'if [ -f "$R"{q(APPLIED_PATH)} ]; then while IFS= read -r l; do echo "A $l"; done '
+                 f'< "$R"{q(APPLIED_PATH)}; fi')
     if req.version_command:
         lines += _version_lines(req.version_command, root, req.user)
     if req.release_prefix and not root:
@@ -246,6 +250,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
     services: dict[str, ObservedService] = {}
     managed: list[str] = []
     pending: list[str] = []
+    applied: dict[str, tuple[str, str]] = {}
     lock = None
     version = None
     listeners: list[Listener] = []
@@ -276,6 +281,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
             managed.append(rest)
         elif kind == "R":
             pending.append(rest)
+        elif kind == "A" and len(rest) > 86:  # the fixed-width key id and digest, then the path
+            applied[rest[86:]] = (rest[:8], rest[9:85])
         elif kind == "S":
             block: dict[str, str] = {}
             for m in it:
@@ -316,7 +323,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
         _files_and_dirs(req, root, stat_lines, sha_lines, files, dirs)
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
                         users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners),
-                        releases=releases, current_release=current_release, pending_restart=tuple(sorted(pending)))
+                        releases=releases, current_release=current_release, pending_restart=tuple(sorted(pending)),
+                        applied=applied)
 
 
 def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:

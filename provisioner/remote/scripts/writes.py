@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from provisioner.core.desired import DesiredDir, DesiredFile, DesiredToken
 from provisioner.remote.command import q
-from provisioner.remote.scripts.probe import PENDING_DIR, PREV_DIR, STATE_DIR
+from provisioner.remote.scripts.probe import APPLIED_PATH, PENDING_DIR, PREV_DIR, STATE_DIR
 from provisioner.remote.scripts.shell import sh_script
 from provisioner.remote.scripts.tokens import ensure_token_lines
 from provisioner.remote.scripts.trust import BACKUP_DIR, HELPERS, REFUSED, as_user, safe_lines
@@ -47,6 +47,28 @@ class WriteBatch:
     pending_units: Sequence[str] = ()
     # gateway tokens made on the host (remote/scripts/tokens.py): each file gets one after the renames unless it has one
     tokens: Sequence[DesiredToken] = ()
+    # the record of what this batch writes, a line per file (`record_line`): merged into APPLIED_PATH after the
+    # renames, its previous version kept with the backups (restore_script puts it back with the files)
+    record: Sequence[str] = ()
+
+
+def record_line(key_id: str, digest: str, path: str) -> str:
+    """A line of the applied record: fixed-width key id and keyed digest, then the path (parse_probe reads it)."""
+    assert len(key_id) == 8 and len(digest) == 76, (key_id, digest)
+    return f"{key_id} {digest} {path}"
+
+
+def _record_lines(record: Sequence[str]) -> list[str]:
+    """Merge the batch's record lines into the applied record (a line per path: the new one wins), atomically."""
+    if not record:
+        return []
+    a = f'"$R"{q(APPLIED_PATH)}'
+    body = "\n".join(record)
+    return [f'[ -f {a} ] || : > {a}',
+            # NR==FNR: the new lines (stdin), printed and remembered by path; then the old lines of other paths
+            f"awk 'NR == FNR {{ n[substr($0, 87)] = 1; print; next }} !(substr($0, 87) in n)' - {a} > {a}.new "
+            f"<<'__OCP_REC__'\n{body}\n__OCP_REC__",
+            f"chmod 0600 {a}.new && mv -f -- {a}.new {a}"]
 
 
 def _mark_pending(units: Sequence[str]) -> list[str]:
@@ -108,12 +130,13 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     user_files = [f for f in batch.files if f.as_user]
     user = _user_of(batch.files, batch.dirs)
     temp = {f.path: f'"$R"{q(f.path + TMP_SUFFIX + "." + batch.run_id)}' for f in batch.files}
+    kept = [f.path for f in root_files] + ([APPLIED_PATH] if batch.record else [])  # backed up under PREV_DIR
     lines = [
         f"R={q(root)}",
         HELPERS,
         # nothing is touched before every root-side target, and the tool's own state, proved root's alone
         *safe_lines([STATE_DIR + "/x", *(f.path for f in root_files), *(d.path for d in batch.dirs if not d.as_user),
-                     *((PREV_DIR + f.path) for f in root_files)]),
+                     *((PREV_DIR + p) for p in kept)]),
         *busy_lines(),
         # directories (and their missing parents) get 0755 unless chmod says otherwise; only file contents are
         # written under umask 077 (a parent made under 077 was root-only, and the gateway could not reach
@@ -164,9 +187,9 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     for f in root_files:
         lines += _temp_lines(f, temp[f.path], chown=chown)
     lines += _mark_pending(batch.pending_units)
-    for f in root_files:
-        p = f'"$R"{q(f.path)}'
-        b = f'"$R"{q(PREV_DIR + f.path)}'
+    for path in kept:
+        p = f'"$R"{q(path)}'
+        b = f'"$R"{q(PREV_DIR + path)}'
         lines.append(f"install -d -m 0700 \"$(dirname {b})\"")
         lines.append(f"if [ -f {p} ] && [ ! -L {p} ]; then cp -p -- {p} {b}.new && mv -f -- {b}.new {b} "
                      f"&& rm -f -- {b}.absent; else rm -f -- {b}; : > {b}.absent; fi")
@@ -178,6 +201,7 @@ def write_script(batch: WriteBatch, root: str = "", *, chown: bool = True) -> st
     if user_files and user:
         lines += as_user(*user, [f'mv -fT -- {temp[f.path]} "$R"{q(f.path)}' for f in user_files], root)
         lines.append("ocp_renamed=1")
+    lines += _record_lines(batch.record)
     parents = sorted({posixpath.dirname(f.path) for f in root_files})
     for parent in parents:
         lines.append(f"sync -- \"$R\"{q(parent)} 2>/dev/null || true")

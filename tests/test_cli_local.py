@@ -48,7 +48,7 @@ def _inv(tmp_path: Path, text: str = INV) -> Path:
 def test_demo_validates_plans_applies_and_converges(tmp_path: Path, provision: Provision) -> None:
     r = provision("demo", "--dir", str(tmp_path / "demo"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "=== exit code 2" in r.stdout and r.stdout.rstrip().splitlines()[-1].startswith("demo OK")
+    assert "=== exit code 2" in r.stdout and r.stdout.rstrip().splitlines()[-2].startswith("demo OK")
     assert "Plan: no changes on 0 of 2 host(s)." in r.stdout
 
 

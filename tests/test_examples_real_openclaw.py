@@ -52,7 +52,7 @@ def test_every_rendered_config_of_every_example_is_accepted_by_real_openclaw(
     provision = Provision(timeout=None)
     for inv in EXAMPLES:
         out = tmp_path / inv.stem
-        r = provision("render", str(inv), "--out", str(out), "--placeholder-secrets")
+        r = provision("render", str(inv), "--out", str(out))
         assert r.returncode == 0, f"{inv.name}: {r.stderr}"
         found = sorted(out.rglob("openclaw.json"))
         assert found, f"{inv.name} rendered no openclaw.json"

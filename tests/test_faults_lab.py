@@ -75,7 +75,7 @@ class Fleet:
 
     def render(self, inv: str) -> dict[str, dict[str, bytes]]:
         out = self.tmp / f"render-{Path(inv).stem}"
-        r = self.provision("render", inv, "--out", str(out))
+        r = self.provision("render", inv, "--out", str(out), "--with-secrets")
         assert r.returncode == 0, r.stdout + r.stderr
         files: dict[str, dict[str, bytes]] = {}
         for name in self.hosts:

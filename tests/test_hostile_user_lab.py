@@ -98,7 +98,7 @@ class Fleet:
     def rendered(self, inv: str, path: str, token: str = TOKEN) -> bytes:
         self.n += 1
         out = self.dir / f"rendered-{self.n}"
-        r = self.cli("render", inv, "--out", str(out), env={"OCB_TOKEN": token})
+        r = self.cli("render", inv, "--out", str(out), "--with-secrets", env={"OCB_TOKEN": token})
         assert r.rc == 0, r.tail()
         return (out / "gw" / path.lstrip("/")).read_bytes()
 
@@ -453,7 +453,7 @@ def test_no_output_holds_a_plain_sha256_of_an_env_file(fl: Fleet) -> None:
     rotated = f"rotated-{TAG}"
     env = {"OCB_TOKEN": rotated}
     out = fl.dir / "digest-render"
-    assert fl.cli("render", fl.base, "--out", str(out), env=env).rc == 0
+    assert fl.cli("render", fl.base, "--out", str(out), "--with-secrets", env=env).rc == 0
     digests = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("gateway.env")}
     for p in (ENV, f"{MAIN}/gateway.env"):  # what is on the host now: the plan's "before"
         digests["host:" + p] = hashlib.sha256(fl.gw.read_file(p)).hexdigest()

@@ -85,7 +85,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
     p.add_argument("inventory")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--placeholder-secrets", action="store_true", help=argparse.SUPPRESS)  # always so now
+    p.add_argument("--with-secrets", action="store_true",
+                   help="write secret values into env files (default: where each secret comes from; what an offline "
+                        "plan compares)")
+    p.add_argument("--placeholder-secrets", action="store_true", help=argparse.SUPPRESS)  # the default now
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change on every host")

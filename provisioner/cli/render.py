@@ -1,9 +1,10 @@
 """`provision render INVENTORY --out DIR`: every selected host's files under DIR/<host>/<absolute path>.
 
-Secrets are never written: an env file holds where each secret comes from (`<secret from env NAME>`), which is
-what an offline plan compares (CI holds no production secrets). DIR gets a manifest of what the tool manages per
-host (provisioner/manifest.py). A DIR that is not empty must be an earlier render (it has a manifest): its tree
-is replaced whole, so nothing of the earlier revision stays behind; any other non-empty directory is refused.
+Secrets are not written unless --with-secrets: an env file holds where each secret comes from
+(`<secret from env NAME>`), which is what an offline plan compares (CI holds no production secrets). DIR gets
+a manifest of what the tool manages per host (provisioner/manifest.py). A DIR that is not empty must be an
+earlier render (it has a manifest): its tree is replaced whole, so nothing of the earlier revision stays
+behind; any other non-empty directory is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if problem:
         error(problem)
         return EXIT_ERROR
-    session = prepare(args, args.inventory, placeholder=True, stand_ins=False)
+    session = prepare(args, args.inventory, placeholder=not args.with_secrets, stand_ins=False)
     if session is None:
         return EXIT_ERROR
     replaced = os.path.isdir(out) and bool(os.listdir(out))

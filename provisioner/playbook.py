@@ -27,6 +27,28 @@ def _deepest(err: Any) -> Any:
     return max(leaves, key=lambda e: (len(e.absolute_path), e.validator == "pattern"))
 
 
+def _words(err: Any) -> str:
+    """A jsonschema error in the words of a playbook's author, not the validator's."""
+    v, got = err.validator, err.instance
+    if v == "type":
+        want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        return f"expected {'true or false' if want == 'boolean' else want}, got {json.dumps(got, default=str)}"
+    if v == "pattern" and str(err.validator_value).endswith("%$"):
+        return f"{got!r} is not a percentage from 1% to 100%"
+    if v in ("minimum", "exclusiveMinimum"):
+        return f"must be at least {err.validator_value}{' (exclusive)' if v == 'exclusiveMinimum' else ''}, got {got}"
+    if v in ("maximum", "exclusiveMaximum"):
+        return f"must be at most {err.validator_value}, got {got}"
+    if v == "enum":
+        return f"{json.dumps(got, default=str)} is not one of {', '.join(json.dumps(o) for o in err.validator_value)}"
+    return str(err.message)
+
+
+def _extra_keys(err: Any) -> list[str]:
+    allowed = set(err.schema.get("properties") or {})
+    return sorted(k for k in (err.instance if isinstance(err.instance, dict) else {}) if k not in allowed)
+
+
 def default_playbook() -> Playbook:
     """The rollout `apply` uses without --playbook: the shipped playbooks/default.yaml, its one definition."""
     with resources.as_file(resources.files("provisioner.playbooks") / "default.yaml") as path:
@@ -48,15 +70,16 @@ def load_playbook(path: str) -> Playbook:
             # oneOf: report the alternative that came closest, at its own (deeper) path
             err = _deepest(top)
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-            message = err.message
-            if err.validator == "additionalProperties":
-                message = f"unknown key: {message}"
-            elif err.validator == "pattern" and str(err.validator_value).endswith("%$"):
-                message = f"{err.instance!r} is not a percentage from 1% to 100%"
-            elif top.context:
+            message = _words(err)
+            if top.context and err.validator != "pattern":
                 message = f"{message} (a count or a percentage such as \"50%\")"
-            diags.append(Diagnostic(Severity.ERROR, f"{where}: {message}", spans.value(tuple(err.absolute_path)),
-                                    code="playbook"))
+            on_key = err.validator == "additionalProperties"
+            for key in _extra_keys(err) if on_key else [None]:
+                at = tuple(err.absolute_path) + ((key,) if key is not None else ())
+                diags.append(Diagnostic(Severity.ERROR, f"{where}: unknown key {key!r}" if on_key else
+                                        f"{where}: {message}", spans.key(at) if on_key else spans.value(at),
+                                        code="playbook"))
+        diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))  # in the order of the file
     if diags:
         raise ProvisionError(f"invalid playbook {path}", tuple(diags))
     # keys a playbook leaves out take Playbook's own defaults

@@ -76,8 +76,7 @@ def render_hosts(inv: Inventory, hosts: list[Host], secrets: SecretLookup) -> di
         return {h.name: render_host(inv, h, secrets) for h in hosts}
     except SecretMissing as exc:
         span = inv.span((*exc.instance.doc_path, "secrets", exc.name), key=True)
-        return Diagnostic(Severity.ERROR, f"{exc}: set it in the controller's environment (or use a file:)", span,
-                          "secret-missing")
+        return Diagnostic(Severity.ERROR, str(exc), span, "secret-missing")
 
 
 def owned_by_caller(dh: DesiredHost) -> DesiredHost:

@@ -59,6 +59,10 @@ def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = 
     from provisioner import validation_cache
 
     data, spans, diags = load_yaml(text, path)
+    if data is None and not diags:
+        diags = [Diagnostic(Severity.ERROR, "the file holds no YAML document (it is empty, or only `---` and "
+                            "comments): an inventory is a mapping that starts with `version: 1`",
+                            SourceSpan(path, 1, 1), "empty")]
     if data is None or diags:
         return Validated(path, None, diags)
     k = validation_cache.key(text, path, check_configs)

@@ -292,7 +292,7 @@ REFUSED_BECAUSE = {
     "recursive-alias": (1, "yaml", "recursive alias"),
     "recursive-merge": (2, "yaml", "recursive alias"),
     "sexagesimal-int-port": (2, "yaml", "integer out of range"),
-    "shell-in-address": (2, "schema", "hosts.h.address: 'x; touch /tmp/pwned' does not match"),
+    "shell-in-address": (2, "schema", "hosts.h.address: 'x; touch /tmp/pwned' is not valid: A host name or an IP"),
     "two-documents": (2, "yaml", "but found another document"),
     "unicode-line-separators": (1, "duplicate-key", "duplicate key 'x' (first defined at line 1, column 12)"),
 }

@@ -22,6 +22,8 @@ from provisioner.remote.scripts.systemd import unit_states_script
 from provisioner.remote.scripts.user_units import parse_user_unit_states, user_unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
+NOT_ASKED = "not asked"  # /healthz and /readyz of an unmanaged instance on a stand-in host
+
 
 @dataclass(frozen=True)
 class InstanceHealth:
@@ -36,6 +38,11 @@ class InstanceHealth:
     openclaw_ok: bool | None = None
     # OPENCLAW_CONFIG_READONLY=1 in the running gateway's own environment: yes / no / - (no process found) / ?
     config_readonly: str = "?"
+
+    @property
+    def known(self) -> bool:
+        """False when nothing could be asked: manager none on a stand-in host (a directory, not a machine)."""
+        return self.ready != NOT_ASKED
 
     @property
     def healthy(self) -> bool:
@@ -102,6 +109,22 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
         said, ok = cli.get(s.instance, ("not asked", None))
         out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),
                                   _ask(t, s.port, s.health_path), said, ok, readonly.get(s.instance, "?")))
+    return out + _unmanaged(t, desired, host, {s.instance for s in desired.services})
+
+
+def _unmanaged(t: Transport, desired: DesiredHost, host: Host | None, seen: set[str]) -> list[InstanceHealth]:
+    """Instances with no unit to ask (`manager: none`): their ports are asked, unless the host is a stand-in
+    directory, where no gateway of the host's own runs and the controller's own ports would answer instead."""
+    out = []
+    for inst in host.instances if host is not None else ():
+        if inst.name in seen or not inst.port:
+            continue
+        if transport_root(t):
+            live = ready = NOT_ASKED
+        else:
+            live, ready = _ask(t, inst.port, "/healthz"), _ask(t, inst.port, inst.health_path)
+        out.append(InstanceHealth(desired.name, inst.name, "-", inst.port, "unmanaged", live, ready,
+                                  config_readonly="-"))
     return out
 
 

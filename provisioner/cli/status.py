@@ -45,7 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(status_json(rows, errors, doctor))
     else:
         sys.stdout.write(render_status(rows, errors, out_style(args), doctor))
-    return EXIT_OK if not errors and all(r.healthy for r in rows) else EXIT_ERROR
+    return EXIT_OK if not errors and all(r.healthy for r in rows if r.known) else EXIT_ERROR
 
 
 def show_token(args: argparse.Namespace, session: Session) -> int:

@@ -35,14 +35,14 @@ def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style, 
                        r.openclaw,
                        *((doctor[(r.host, r.instance)].summary() if (r.host, r.instance) in doctor else "not asked",)
                          if doctor else ()),
-                       "healthy" if r.healthy else "UNHEALTHY") for r in rows]
+                       "healthy" if r.healthy else "UNHEALTHY" if r.known else "unknown") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []
     for n, row in enumerate(table):
         text = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
         if n == 0:
             text = s.bold(text)
-        elif row[-1] != "healthy":
+        elif row[-1] == "UNHEALTHY":
             text = s.red(text)
         lines.append(text)
     for host, err in sorted(errors.items()):
@@ -50,7 +50,12 @@ def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style, 
     lines += _findings(rows, doctor, s)
     ok = sum(1 for r in rows if r.healthy)
     tail = f"; {len(errors)} host(s) unreachable" if errors else ""
-    lines.append(f"{ok} of {len(rows)} instance(s) healthy{tail}")
+    unknown = sum(1 for r in rows if not r.known)
+    if unknown:
+        tail += (f"; {unknown} not asked: manager: none on a stand-in host (a directory), where nothing runs them: "
+                 "their files are in place (`provision plan` shows any difference), starting them is yours")
+    lines.append(f"{ok} of {len(rows) - unknown} instance(s) healthy{tail}" if len(rows) > unknown else
+                 f"{len(rows)} instance(s){tail}")
     return "\n".join(lines) + "\n"
 
 

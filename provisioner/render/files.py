@@ -32,9 +32,15 @@ CONFIG_HEADER = (
 SecretLookup = Callable[[SecretRef], str | None]
 
 
+class SecretUnavailable(Exception):
+    """Why a secret's source gives no value: a lookup raises it with the cause in words."""
+
+
 class SecretMissing(Exception):
-    def __init__(self, inst: Instance, name: str, ref: SecretRef) -> None:
-        super().__init__(f"{inst.address}: secret {name} comes from {ref.describe()}, which is not available")
+    def __init__(self, inst: Instance, name: str, ref: SecretRef, why: str = "") -> None:
+        why = why or (f"environment variable {ref.env} is not set in the controller's environment" if ref.env
+                      else f"{ref.describe()} is not available")
+        super().__init__(f"{inst.address}: secret {name} comes from {ref.describe()}, but {why}")
         self.instance = inst
         self.name = name
         self.ref = ref
@@ -48,14 +54,30 @@ def controller_secrets(environ: Mapping[str, str] | None = None) -> SecretLookup
         if ref.env:
             return env.get(ref.env)
         if ref.file:
-            try:
-                with open(os.path.expanduser(ref.file), encoding="utf-8") as f:
-                    return f.read().rstrip("\r\n")
-            except OSError:
-                return None
+            return _read_secret_file(os.path.expanduser(ref.file))
         return None
 
     return lookup
+
+
+def _read_secret_file(path: str) -> str:
+    """The file's text without its final newline; SecretUnavailable naming the real cause otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().rstrip("\r\n")
+    except FileNotFoundError:
+        raise SecretUnavailable(f"the file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SecretUnavailable(f"{path} is a directory, not a file") from None
+    except PermissionError:
+        raise SecretUnavailable(f"the file {path} cannot be read by uid {os.getuid()} (permission denied)") from None
+    except UnicodeDecodeError:
+        raise SecretUnavailable(f"the file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise SecretUnavailable(f"the file {path} cannot be read: {exc.strerror or exc}") from None
+    if not value:
+        raise SecretUnavailable(f"the file {path} is empty")
+    return value
 
 
 def placeholder_secrets(ref: SecretRef) -> str:
@@ -167,7 +189,10 @@ def render_env(inst: Instance, secrets: SecretLookup | Callable[[SecretRef], str
     entries: list[tuple[str, str]] = sorted(inst.env.items())
     values: list[str] = []
     for name, ref in sorted(inst.secrets.items()):
-        value = secrets(ref)
+        try:
+            value = secrets(ref)
+        except SecretUnavailable as exc:
+            raise SecretMissing(inst, name, ref, str(exc)) from None
         if value is None:
             raise SecretMissing(inst, name, ref)
         entries.append((name, value))

@@ -135,7 +135,7 @@ def _pattern_words(err: Any) -> str:
     desc = schema.get("description")
     if not desc and "$ref" in schema:
         desc = inventory_schema()["$defs"].get(schema["$ref"].split("/")[-1], {}).get("description")
-    return f"is not valid: {desc}" if desc else f"does not match {schema.get('pattern')!r}"
+    return f"is not valid: {desc}" if desc else "is not in the form this setting takes (schemas/inventory.schema.json)"
 
 
 def _type_name(v: Any) -> str:

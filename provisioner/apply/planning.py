@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from provisioner.apply.capabilities import port_diagnostics, version_diagnostics
 from provisioner.apply.fleet import Fleet, make_plan
-from provisioner.core.changes import Action, ChangeKind, HostPlan, Plan
+from provisioner.core.changes import Action, Change, ChangeKind, HostPlan, Plan
 from provisioner.core.diagnostics import Diagnostic
 from provisioner.core.observed import ObservedHost
 from provisioner.digests import KEY_ENV, DigestKeyError, current_key, key_id
@@ -101,3 +101,16 @@ def with_offline_removals(plan: Plan, session: Session, managed: dict[str, Manag
         known = {h.name for h in session.inv.hosts}
         hosts += [HostPlan(name, tuple(removals(name, None, m))) for name, m in managed.items() if name not in known]
     return replace(plan, hosts=tuple(hosts))
+
+
+def offline_causes(plan: Plan) -> Plan:
+    """In an offline plan the "host" is a render of the deployed revision, never edited by hand: a file that
+    differs is one the inventory changed."""
+    from provisioner.plan import CAUSES
+
+    def one(c: Change) -> Change:
+        if c.cause != "unknown":
+            return c
+        return replace(c, cause="inventory", reason=c.reason.replace(CAUSES["unknown"], CAUSES["inventory"]))
+
+    return replace(plan, hosts=tuple(replace(h, changes=tuple(one(c) for c in h.changes)) for h in plan.hosts))

@@ -80,6 +80,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("validate", help="schema + isolation rules + config checks; no network")
     p.add_argument("inventory")
     _strict(p)
+    p.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
+                   help="github: workflow annotations on stdout; sarif: a SARIF 2.1.0 log on stdout")
     _common(p)
 
     p = sub.add_parser("render", help="write every host's files under DIR/<host>/<absolute path>")
@@ -97,6 +99,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply PLANFILE`")
     p.add_argument("--offline", metavar="DIR", help="compare against DIR/<host>/... (render --out layout)")
     _strict(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="markdown: a pull-request comment (long diffs folded, secrets masked)")
     _common(p)
 
     p = sub.add_parser("apply", help="make the hosts match the inventory (or a saved plan)")
@@ -149,6 +153,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.limit = [*args.g_limit, *args.limit]
     for name in COMMON:
         delattr(args, f"g_{name}")
+    fmt = getattr(args, "format", "text")
+    if args.json and fmt not in ("text", "json"):
+        raise UsageError(ap.commands[args.command], f"--json and --format {fmt} cannot go together")
+    args.json = args.json or fmt == "json"
     if args.command == "dedupe":
         args.command = f"dedupe {args.dedupe_command}"
     if extra:  # reported by the command's parser, so that its usage is the one shown

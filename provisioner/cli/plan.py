@@ -7,7 +7,7 @@ import os
 import sys
 
 from provisioner.apply.fleet import Fleet
-from provisioner.apply.planning import plan_session, with_offline_removals
+from provisioner.apply.planning import offline_causes, plan_session, with_offline_removals
 from provisioner.cli.console import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -21,6 +21,7 @@ from provisioner.cli.console import (
 from provisioner.cli.prepare import prepare
 from provisioner.core.changes import Plan
 from provisioner.manifest import MANIFEST, ManagedHost, ManifestError, read_manifest
+from provisioner.output.ci_formats import plan_markdown
 from provisioner.output.plan_view import render_plan
 from provisioner.planfile import dumps, plan_json
 from provisioner.session import Session
@@ -50,12 +51,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     with Fleet(session.inv, offline_dir=args.offline) as fleet:
         plan = make_plan(args, session, fleet)
+    if args.offline:
+        plan = offline_causes(plan)
     if managed is not None:
         plan = with_offline_removals(plan, session, managed, limited=bool(args.limit))
     if args.out:
         save(plan, args.out)
     if args.json:
         emit_json(plan_json(plan))
+    elif args.format == "markdown":
+        title = f"provision plan{' (offline, against the deployed render)' if args.offline else ''}"
+        sys.stdout.write(plan_markdown(plan, title))
     else:
         sys.stdout.write(render_plan(plan, out_style(args)))
         if args.out:

@@ -24,6 +24,8 @@ TOKEN_FILE = "rescue.token"
 def demo_inventory(token_path: str) -> str:
     """The embedded example, its rescue token read from `token_path` instead of the environment."""
     text = (resources.files("provisioner") / "examples" / "local-demo.yaml").read_text(encoding="utf-8")
+    schema = resources.files("provisioner.schemas") / "inventory.schema.json"  # for editors: the installed schema
+    text = text.replace("$schema=../schemas/inventory.schema.json", f"$schema={schema}")
     return text.replace("{env: DEMO_RESCUE_TOKEN}", "{file: " + json.dumps(token_path) + "}")
 
 

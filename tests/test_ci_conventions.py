@@ -126,3 +126,34 @@ def test_every_example_names_the_schema_editors_check_it_against() -> None:
         if path.parent.name == "inventories":
             assert (path.parent / m.group(1)).resolve() == REPO / "schemas/inventory.schema.json"
         assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
+
+
+@pytest.mark.parametrize(("line", "want"), [
+    ("provision pl", {"plan"}),
+    ("provision ", {"validate", "render", "plan", "apply", "dedupe", "status", "unlock", "demo", "completion"}),
+    ("provision plan inv.yaml --fo", {"--format"}),
+    ("provision plan inv.yaml --format m", {"markdown"}),
+    ("provision validate inv.yaml --format ", {"text", "json", "github", "sarif"}),
+    ("provision apply inv.yaml --json-", {"--json-events"}),
+    ("provision dedupe v", {"verify"}),
+    ("provision --json plan x --detailed", {"--detailed-exitcode"}),
+    ("provision completion ", {"bash", "zsh"}),
+])
+def test_the_completion_script_completes_commands_flags_and_choices(provision: Provision, line: str,
+                                                                     want: set[str]) -> None:
+    script = provision("completion", "bash").stdout
+    words = line.split(" ")
+    probe = (f"{script}\nCOMP_WORDS=({' '.join(shlex.quote(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
+             "_provision; printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    got = {w for w in r.stdout.splitlines() if w}
+    assert want <= got
+    if not line.endswith(" ") or "--format" in line:  # a prefix, or a flag's value: nothing else offered
+        assert got == want
+
+
+def test_the_zsh_script_loads_bashcompinit(provision: Provision) -> None:
+    r = provision("completion", "zsh")
+    assert r.returncode == 0 and r.stdout.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+    assert "complete -o filenames -F _provision provision" in r.stdout

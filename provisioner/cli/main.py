@@ -38,6 +38,9 @@ def handler(command: str) -> Handler:
     if command == "unlock":
         from provisioner.cli.unlock import cmd_unlock
         return cmd_unlock
+    if command == "completion":
+        from provisioner.cli.completion import cmd_completion
+        return cmd_completion
     if command == "demo":
         from provisioner.cli.demo import cmd_demo
         return lambda args: cmd_demo(args, provision=main)  # demo runs the other commands through main

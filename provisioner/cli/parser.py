@@ -140,6 +140,10 @@ def build_parser() -> Parser:
     p.add_argument("--dir", default="openclaw-demo", help="where the demo inventory and its hosts go")
     _common(p)
     ap.commands["demo"] = p
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, or zsh through bashcompinit)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    ap.commands["completion"] = p
     return ap
 
 
@@ -147,10 +151,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line, with the common flags given before the command merged into the command's own."""
     ap = build_parser()
     args, extra = ap.parse_known_args(argv)
-    args.json = args.json or args.g_json or getattr(args, "json_events", False)
-    args.no_color = args.no_color or args.g_no_color
-    args.verbose = args.verbose + args.g_verbose
-    args.limit = [*args.g_limit, *args.limit]
+    args.json = getattr(args, "json", False) or args.g_json or getattr(args, "json_events", False)
+    args.no_color = getattr(args, "no_color", False) or args.g_no_color
+    args.verbose = getattr(args, "verbose", 0) + args.g_verbose
+    args.limit = [*args.g_limit, *getattr(args, "limit", [])]
     for name in COMMON:
         delattr(args, f"g_{name}")
     fmt = getattr(args, "format", "text")

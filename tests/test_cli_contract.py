@@ -168,3 +168,21 @@ def test_demo_json_is_one_document(provision: Provision, tmp_path: Path) -> None
     doc = _document(r.stdout)
     assert r.returncode == 0 and doc["ok"] is True
     assert [s["exit_code"] for s in doc["steps"]] == [0, 2, 0, 0]
+
+
+def test_a_progress_report_that_carries_facts_streams_them() -> None:
+    from provisioner.output.progress import JsonEventsProgress
+
+    class Report(str):  # what a report with facts looks like to the stream: text, plus kind and fields
+        kind = "gate"
+        fields = {"instance": "main", "elapsed": 1.5, "failing": ["telegram"]}
+
+    events: list[dict[str, object]] = []
+    p = JsonEventsProgress(events.append)
+    p("gw-a", Report("main not ready: telegram failing"))
+    p("controller", "interrupted")
+    assert events == [
+        {"type": "progress", "host": "gw-a", "message": "main not ready: telegram failing", "kind": "gate",
+         "data": {"instance": "main", "elapsed": 1.5, "failing": ["telegram"]}},
+        {"type": "progress", "host": None, "message": "interrupted"}]
+    assert type(events[0]["message"]) is str

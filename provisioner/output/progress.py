@@ -62,7 +62,8 @@ class JsonEventsProgress:
     """apply --json-events: every progress report becomes one event (a dict) handed to `write`, one at a time.
 
     Events: {"type": "batch", "hosts": [...]} when a batch starts; {"type": "progress", "host", "message"} as a host
-    goes (the controller's own reports have host null); {"type": "host_done", "host", "ok", "message"} per host."""
+    goes (the controller's own reports have host null; with "kind" and "data" when the report carries its facts);
+    {"type": "host_done", "host", "ok", "message"} per host."""
 
     def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
         self._write = write
@@ -72,7 +73,16 @@ class JsonEventsProgress:
         if host == "batch":
             self._emit({"type": "batch", "host": None, "hosts": message.split(", "), "message": message})
         else:
-            self._emit({"type": "progress", "host": None if host == "controller" else host, "message": message})
+            event: dict[str, Any] = {"type": "progress", "host": None if host == "controller" else host,
+                                     "message": str(message)}
+            # a message that carries its facts (apply/results.py ProgressEvent: the gate, a watched restart) gives
+            # them as "kind" and "data", for a pipeline to read without parsing the text
+            kind, data = getattr(message, "kind", None), getattr(message, "fields", None)
+            if kind:
+                event["kind"] = kind
+            if data:
+                event["data"] = data
+            self._emit(event)
 
     def done(self, host: str, ok: bool, message: str) -> None:
         self._emit({"type": "host_done", "host": host, "ok": ok, "message": message})

@@ -250,6 +250,30 @@ def first_json(text: str) -> dict[str, Any]:
     return doc
 
 
+def test_openclaws_own_judges_pass_on_every_instance(fleet: Fleet) -> None:
+    """doctor --lint: no error, no gateway-auth; secrets audit --check: exit 0; gateway status --deep: its service
+    audit passes (configAudit.ok). Every instance is checked before the verdict, and every failure is named."""
+    failures: list[str] = []
+    for name, host in fleet.hosts.items():
+        for unit in UNITS:
+            where = f"{name}/{unit}"
+            rc, out, err = as_gateway(host, unit, ["doctor", "--lint", "--json"])
+            lint = first_json(out)
+            print(f"{where}: doctor --lint exit {rc}: "
+                  f"{[(f['severity'], f['checkId']) for f in lint['findings']]}")
+            failures += [f"{where}: doctor {f['severity']} {f['checkId']}: {f['message']}" for f in lint["findings"]
+                         if f["severity"] == "error" or f["checkId"] == "core/doctor/gateway-auth"]
+            rc, out, err = as_gateway(host, unit, ["secrets", "audit", "--check", "--json"])
+            if rc != 0:
+                failures.append(f"{where}: secrets audit --check exit {rc}: {first_json(out).get('findings')}")
+            rc, out, err = as_gateway(host, unit, ["gateway", "status", "--deep", "--json"])
+            audit = (first_json(out).get("service") or {}).get("configAudit") or {}
+            print(f"{where}: gateway status --deep: configAudit {audit}")
+            if audit.get("ok") is not True:
+                failures.append(f"{where}: gateway status --deep: service.configAudit {audit}")
+    assert not failures, "\n".join(failures)
+
+
 def test_status_shows_openclaws_findings_by_severity_and_check_and_all_of_them_in_json(fleet: Fleet) -> None:
     inv = fleet.write(fleet_doc())
     r = fleet.provision("status", inv, "--json")

@@ -71,7 +71,9 @@ def load_playbook(path: str) -> Playbook:
             err = _deepest(top)
             where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
             message = _words(err)
-            if top.context and err.validator != "pattern":
+            if top.context and err.validator != "pattern" and list(err.absolute_path)[:1] == ["health_gate"]:
+                message = f"{message} (seconds, or a list of seconds per batch)"
+            elif top.context and err.validator != "pattern":
                 message = f"{message} (a count or a percentage such as \"50%\")"
             on_key = err.validator == "additionalProperties"
             for key in _extra_keys(err) if on_key else [None]:
@@ -86,12 +88,14 @@ def load_playbook(path: str) -> Playbook:
     d = Playbook()
     serial = data.get("serial", list(d.serial))
     gate = data.get("health_gate") or {}
+    settle = gate.get("settle", list(d.settle))
     return Playbook(
         serial=tuple(serial if isinstance(serial, list) else [serial]),
         max_fail=data.get("max_fail", d.max_fail),
         name=str(data.get("name", path)),
         health_gate=bool(gate.get("enabled", d.health_gate)),
         health_timeout=gate.get("timeout", d.health_timeout),
+        settle=tuple(float(x) for x in (settle if isinstance(settle, list) else [settle])),
         pause=float(data.get("pause", d.pause)),
         on_failure=data.get("on_failure", d.on_failure),
     )

@@ -157,6 +157,7 @@ def all_scripts() -> dict[str, str]:
         "systemctl": systemd.systemctl_script(True, units[:1], units[1:], ["old.service"],
                                               ["/etc/systemd/system/old.service"], [d]),
         "unit_states": systemd.unit_states_script(units),
+        "stability_bundle": systemd.stability_bundle_script("openclaw", "openclaw", "/home/openclaw/.openclaw-main", 7),
         "incoming_dir": release.incoming_dir_script(),
         "install": release.install_script("/opt/openclaw", "2026.9.6", "/var/lib/x/in.tgz", "0" * 64, "s", "r1"),
         "switch_current": release.switch_current_script("/opt/openclaw", "2026.9.6"),

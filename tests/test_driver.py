@@ -46,7 +46,7 @@ class Recorder:
 
 
 def host(name: str) -> Any:
-    return SimpleNamespace(name=name, ssh=SimpleNamespace(become=False, user="root"))
+    return SimpleNamespace(name=name, connection="local", ssh=SimpleNamespace(become=False, user="root"))
 
 
 def change(h: str) -> Change:

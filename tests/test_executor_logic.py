@@ -119,11 +119,11 @@ def test_a_healthy_host_is_locked_rechecked_written_restarted_gated_and_unlocked
     desired, planned, fake = _world(tmp_path)
     res = _apply(fake, desired, planned)
     assert res.status is HostStatus.CHANGED, res.message
-    assert fake.kinds() == ["lock", "write", "systemctl", "unlock"]
+    assert fake.kinds() == ["lock", "write", "systemctl", "unit-states", "unlock"]
     assert fake.http == [(18789, "/readyz")]
     assert sorted(res.written) == sorted(STALE) and res.restarted == [UNIT] and res.settled == [UNIT]
     assert _named(fake.scripts("write")[0], ALL_FILES) == set(STALE)
-    assert f"systemctl restart -- {UNIT}" in fake.scripts("systemctl")[0]
+    assert f"systemctl restart --no-block -- {UNIT}" in fake.scripts("systemctl")[0]
     assert all(s.argv == ("/bin/sh", "-s") for s in fake.sent)
 
 
@@ -173,7 +173,7 @@ def test_the_lock_of_a_killed_run_of_this_controller_is_taken_over(tmp_path: Pat
     dead = _dead_run()
     fake.once("lock", f"HELD {dead}\n")
     res = _apply(fake, desired, planned)
-    assert fake.kinds() == ["lock", "clear", "lock", "write", "systemctl", "unlock"]
+    assert fake.kinds() == ["lock", "clear", "lock", "write", "systemctl", "unit-states", "unlock"]
     assert q(dead) in fake.scripts("clear")[0]  # removes exactly the dead run's lock, not whatever is there
     assert res.status is HostStatus.CHANGED, res.message
     assert "took over the stale lock of a killed run" in res.message and f"pid {NO_SUCH_PID}" in res.message
@@ -246,13 +246,13 @@ def test_a_gateway_that_never_gets_ready_rolls_the_host_back(tmp_path: Path) -> 
     assert "did not answer /readyz on port 18789" in res.message and "HTTP 503" in res.message
     assert "not ready" in res.health["main"]
     kinds = [e for e in fake.events if not e.startswith("http")]
-    assert kinds == ["lock", "write", "systemctl", "restore", "systemctl", "unlock"]
+    assert kinds == ["lock", "write", "systemctl", "unit-states", "restore", "systemctl", "unit-states", "unlock"]
     first_http, restore = fake.events.index("http 18789/readyz"), fake.events.index("restore")
     assert fake.events[first_http:restore] == ["http 18789/readyz"] * (restore - first_http)  # gate, then restore
     assert restore - first_http >= 2  # it polled until the timeout, not just once
     [restore_script] = fake.scripts("restore")
     assert _named(restore_script, ALL_FILES) == set(STALE)
-    assert f"systemctl restart -- {UNIT}" in fake.scripts("systemctl")[1]
+    assert f"systemctl restart --no-block -- {UNIT}" in fake.scripts("systemctl")[1]
     assert res.settled == [UNIT]  # the old files run again: their pending marks are cleared
 
 
@@ -269,7 +269,7 @@ def test_without_the_health_gate_no_gateway_is_asked(tmp_path: Path) -> None:
     fake.on_http(503)
     res = _apply(fake, desired, planned, health_gate=False, health_timeout=0.05)  # a broken switch fails fast
     assert res.status is HostStatus.CHANGED, res.message
-    assert fake.http == [] and fake.kinds() == ["lock", "write", "systemctl", "unlock"]
+    assert fake.http == [] and fake.kinds() == ["lock", "write", "systemctl", "unit-states", "unlock"]
 
 
 def test_a_failed_systemctl_rolls_back_without_asking_the_gateways(tmp_path: Path) -> None:
@@ -277,7 +277,7 @@ def test_a_failed_systemctl_rolls_back_without_asking_the_gateways(tmp_path: Pat
     fake.once("systemctl", result("", rc=1, stderr="Job for openclaw-gateway-main.service failed."))
     res = _apply(fake, desired, planned)
     assert res.status is HostStatus.FAILED and res.rolled_back and "systemctl failed" in res.message
-    assert fake.kinds() == ["lock", "write", "systemctl", "restore", "systemctl", "unlock"]
+    assert fake.kinds() == ["lock", "write", "systemctl", "restore", "systemctl", "unit-states", "unlock"]
     assert fake.http == []
 
 
@@ -300,9 +300,9 @@ def test_a_rollback_restores_the_written_files_then_restarts_their_units(tmp_pat
     desired, _, fake = _world(tmp_path)
     res = roll_back_host(fake, desired, _done())
     assert res.status is HostStatus.ROLLED_BACK and res.rolled_back, res.message
-    assert fake.kinds() == ["lock", "systemctl", "unlock"]
+    assert fake.kinds() == ["lock", "systemctl", "unit-states", "unlock"]
     assert _named(fake.scripts("lock")[0], ALL_FILES) == set(STALE)
-    assert f"systemctl restart -- {UNIT}" in fake.scripts("systemctl")[0]
+    assert f"systemctl restart --no-block -- {UNIT}" in fake.scripts("systemctl")[0]
     assert "daemon-reload" in fake.scripts("systemctl")[0]
 
 

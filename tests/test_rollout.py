@@ -47,7 +47,7 @@ def test_a_failed_batch_stops_the_rollout_and_later_hosts_are_not_reached() -> N
 
 SHIPPED = {
     "default": Playbook(serial=(1, "100%"), max_fail=0, name="default", health_gate=True, health_timeout=None,
-                        pause=0.0, on_failure="stop"),
+                        settle=(130.0, 0.0), pause=0.0, on_failure="stop"),
     "canary-then-halves": Playbook(serial=(1, "50%"), max_fail="10%", name="canary-then-halves", health_gate=True,
                                    health_timeout=None, pause=0.0, on_failure="rollback"),
     "one-by-one": Playbook(serial=(1,), max_fail=0, name="one-by-one", health_gate=True, health_timeout=180,

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from provisioner.apply.executor import apply_host, roll_back_host
 from provisioner.apply.fleet import Fleet
+from provisioner.apply.health import channel_probe
 from provisioner.apply.results import HostResult, HostStatus
-from provisioner.apply.rollout import Playbook, RolloutResult, roll_out
+from provisioner.apply.rollout import Playbook, RolloutResult, roll_out, settle_for
 from provisioner.core.changes import Plan
 from provisioner.install.release import Artifact, artifact
 from provisioner.inventory.model import Host
@@ -51,6 +52,7 @@ class Rollout:
         self.stop = threading.Event()  # set by the first Ctrl-C: no host is started after it
         self._artifact_lock = threading.Lock()
         self._artifact: Artifact | None = None
+        self.batch_no = 0  # the batch being rolled out (1-based): its settle time is the playbook's for it
 
     def changing(self) -> list[str]:
         """The hosts with changes, in inventory order."""
@@ -71,6 +73,7 @@ class Rollout:
         return result
 
     def run_batch(self, batch: list[str]) -> dict[str, HostResult]:
+        self.batch_no += 1
         self.progress("batch", ", ".join(batch))
         return self._each(batch, self._apply)
 
@@ -104,10 +107,13 @@ class Rollout:
     def _apply(self, h: Host) -> HostResult:
         if self.stop.is_set():
             return HostResult(h.name, HostStatus.NOT_REACHED, "interrupted before this host was started")
-        r = apply_host(self.fleet.transport(h), self.session.desired[h.name], self.planned[h.name],
+        t = self.fleet.transport(h)
+        probe = channel_probe(t, h, self.session.inv.openclaw.run_command, become=self._become(h)) \
+            if h.connection == "ssh" else None
+        r = apply_host(t, self.session.desired[h.name], self.planned[h.name],
                        become=self._become(h), progress=self.progress, health_gate=self.playbook.health_gate,
-                       health_timeout=self.playbook.health_timeout, release_artifact=self.release_artifact,
-                       recheck_all=self.saved)
+                       health_timeout=self.playbook.health_timeout, settle=settle_for(self.playbook, self.batch_no),
+                       channel_probe=probe, release_artifact=self.release_artifact, recheck_all=self.saved)
         self.done[h.name] = r
         self.progress.done(h.name, r.ok, r.status.value)
         return r

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable
 
 from provisioner.apply.facts import recheck_request, user_side
-from provisioner.apply.health import GateOptions, health_gate
+from provisioner.apply.gate import ChannelProbe, GateOptions, health_gate
 from provisioner.apply.locks import acquire, new_holder
 from provisioner.apply.release_steps import finish_release, install_release
+from provisioner.apply.restarts import run_restarts
 from provisioner.apply.results import HostResult, HostStatus, Progress
-from provisioner.apply.services import systemctl
 from provisioner.core.changes import Action, ChangeKind, HostPlan
 from provisioner.core.desired import DesiredFile, DesiredHost
 from provisioner.core.observed import ObservedHost
@@ -61,6 +61,8 @@ def apply_host(
     lock_force: bool = False,
     health_gate: bool = True,
     health_timeout: float | None = None,
+    settle: float = 0.0,
+    channel_probe: ChannelProbe | None = None,
     release_artifact: Callable[[], Artifact] | None = None,
     recheck_all: bool = False,
 ) -> HostResult:
@@ -83,7 +85,7 @@ def apply_host(
     settled: list[str] = []
     unlocked = False
     try:
-        gate = GateOptions(health_gate, health_timeout, health_poll)
+        gate = GateOptions(health_gate, health_timeout, health_poll, settle, channel_probe)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
         result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder)
@@ -161,11 +163,16 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     removed_unit_files = [f"/etc/systemd/system/{c.target}" for c in svc_changes
                           if c.action is Action.STOP and c.instance is None]
     say(h, "systemctl: " + ", ".join(restart + start + stop))
-    res = systemctl(t, desired, unit_changed, restart, start, stop, removed_unit_files,
-                    _mount_points(desired, restart + start), become=become)
+    done = run_restarts(t, desired, say, reload=unit_changed, restart=restart, start=start, stop=stop,
+                        remove_units=removed_unit_files, mount_points=_mount_points(desired, restart + start),
+                        become=become, poll=gate.poll)
+    ran = done.result
+    assert ran is not None
     result.restarted = restart + start
     result.reloaded = unit_changed
-    failure = None if res.ok else f"systemctl failed: {refusal_reason(res.err_text()) or res.err_text()[:400]}"
+    result.restarts.update(done.deadlines)
+    failure = done.failure if ran.ok else \
+        f"systemctl failed: {refusal_reason(ran.err_text()) or ran.err_text()[:400]}"
     if failure is None and gate.enabled:
         failure = health_gate(t, desired, restart + start, result, say, gate, become)
     if failure is None:
@@ -175,7 +182,10 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     say(h, "rolling back")
     _restore(t, desired, [f.path for f in files], root, become)
     with contextlib.suppress(TransportError):
-        if systemctl(t, desired, unit_changed, restart + start, [], [], become=become).ok:
+        back = run_restarts(t, desired, say, reload=unit_changed, restart=restart + start, become=become,
+                            poll=gate.poll)
+        result.restarts.update({u: f"rolling back: {why}" for u, why in back.deadlines.items()})
+        if back.result is not None and back.result.ok and not back.failure:
             result.settled = restart + start
     result.status = HostStatus.FAILED
     result.rolled_back = True
@@ -226,10 +236,12 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
                 return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: {why}",
                                   rolled_back=True)
             if units:
-                res = systemctl(t, desired, done.reloaded, units, [], [], become=become)
-                if not res.ok:
-                    return HostResult(done.host, HostStatus.FAILED, f"rollback: systemctl failed: "
-                                      f"{res.err_text()[:300]}", rolled_back=True)
+                back = run_restarts(t, desired, say, reload=done.reloaded, restart=units, become=become)
+                res = back.result
+                assert res is not None
+                if not res.ok or back.failure:
+                    why = back.failure or f"systemctl failed: {res.err_text()[:300]}"
+                    return HostResult(done.host, HostStatus.FAILED, f"rollback: {why}", rolled_back=True)
                 settled = units
         finally:
             with contextlib.suppress(TransportError):

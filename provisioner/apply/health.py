@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from provisioner.apply.facts import user_side, user_unit_states
-from provisioner.apply.results import HostResult, Progress
-from provisioner.core.desired import DesiredHost
+from provisioner.apply.facts import user_unit_states
+from provisioner.apply.readiness import ProbeReport, failing_of, mask, probe_report
+from provisioner.core.desired import DesiredHost, DesiredService, FileKind
 from provisioner.core.observed import ObservedService
 from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host
@@ -18,8 +17,6 @@ from provisioner.remote.connect import run_script, transport_root
 from provisioner.remote.scripts.gateway_env import parse_readonly, readonly_script
 from provisioner.remote.scripts.openclaw_cli import per_instance_script, split_outputs
 from provisioner.remote.scripts.probe import ProbeRequest, parse_probe, probe_script
-from provisioner.remote.scripts.systemd import unit_states_script
-from provisioner.remote.scripts.user_units import parse_user_unit_states, user_unit_states_script
 from provisioner.remote.transport import Transport, TransportError
 
 NOT_ASKED = "not asked"  # /healthz and /readyz of an unmanaged instance on a stand-in host
@@ -38,6 +35,9 @@ class InstanceHealth:
     openclaw_ok: bool | None = None
     # OPENCLAW_CONFIG_READONLY=1 in the running gateway's own environment: yes / no / - (no process found) / ?
     config_readonly: str = "?"
+    failing: tuple[str, ...] = ()  # what /readyz named as failing (e.g. "telegram")
+    channels: str = ""  # what OpenClaw's live channel probe said, when asked
+    channels_failing: tuple[str, ...] = ()  # the channels whose probe failed
 
     @property
     def known(self) -> bool:
@@ -47,15 +47,33 @@ class InstanceHealth:
     @property
     def healthy(self) -> bool:
         return (self.unit_state in ("active", "unmanaged") and self.ready == "200"
-                and self.openclaw_ok is not False)
+                and self.openclaw_ok is not False and not self.channels_failing)
 
 
-def _ask(t: Transport, port: int, path: str) -> str:
+def _ask(t: Transport, port: int, path: str) -> tuple[str, tuple[str, ...]]:
+    """The status the path answers (or why there is none), and the `failing` list of a non-200 body."""
     try:
-        return str(t.http_get(port, path, timeout=3.0).status)
+        r = t.http_get(port, path, timeout=3.0)
     except TransportError as exc:
-        return "no answer" if "refused" in exc.detail.lower() or "connect failed" in exc.detail.lower() \
-            else exc.detail[:60]
+        return ("no answer" if "refused" in exc.detail.lower() or "connect failed" in exc.detail.lower()
+                else exc.detail[:60]), ()
+    return str(r.status), failing_of(r.body) if r.status != 200 else ()
+
+
+def channel_probe(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
+                  ) -> Callable[[Sequence[str]], dict[str, ProbeReport]]:
+    """OpenClaw's live channel probe (`channels status --probe --json`) of the named instances of the host, each
+    run as its own service user with its gateway's environment (see remote/scripts/openclaw_cli.py)."""
+    def probe(names: Sequence[str]) -> dict[str, ProbeReport]:
+        insts = [i for i in host.instances if i.name in names and i.port]
+        if not insts:
+            return {}
+        args = ["channels", "status", "--probe", "--json"]
+        res = run_script(t, per_instance_script(insts, command, args, transport_root(t)), become=become,
+                         timeout=180)
+        return {i.name: probe_report(text)
+                for i, text in zip(insts, split_outputs(res.text(), len(insts)), strict=True)}
+    return probe
 
 
 def gateway_status(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
@@ -101,14 +119,19 @@ def host_health(t: Transport, desired: DesiredHost, *, become: bool = False, hos
         services.update(user_unit_states(t, desired, become=become))
     cli = gateway_status(t, host, command, become=become) if host is not None and command else {}
     readonly = config_readonly(t, desired, become)
+    with_channels = [s.instance for s in desired.services if s.channels and s.port]
+    probed = channel_probe(t, host, command, become=become)(with_channels) \
+        if host is not None and command and with_channels else {}
     out = []
     for s in desired.services:
         o = services.get(s.unit)
         state = "unmanaged" if s.manager is Manager.NONE else (o.active_state if o and o.load_state == "loaded"
                                                               else "not-found")
         said, ok = cli.get(s.instance, ("not asked", None))
-        out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz"),
-                                  _ask(t, s.port, s.health_path), said, ok, readonly.get(s.instance, "?")))
+        ready, failing = _ask(t, s.port, s.health_path)
+        channels, bad = _channels_said(s, probed.get(s.instance), desired)
+        out.append(InstanceHealth(desired.name, s.instance, s.unit, s.port, state, _ask(t, s.port, "/healthz")[0],
+                                  ready, said, ok, readonly.get(s.instance, "?"), failing, channels, bad))
     return out + _unmanaged(t, desired, host, {s.instance for s in desired.services})
 
 
@@ -122,7 +145,7 @@ def _unmanaged(t: Transport, desired: DesiredHost, host: Host | None, seen: set[
         if transport_root(t):
             live = ready = NOT_ASKED
         else:
-            live, ready = _ask(t, inst.port, "/healthz"), _ask(t, inst.port, inst.health_path)
+            live, ready = _ask(t, inst.port, "/healthz")[0], _ask(t, inst.port, inst.health_path)[0]
         out.append(InstanceHealth(desired.name, inst.name, "-", inst.port, "unmanaged", live, ready,
                                   config_readonly="-"))
     return out
@@ -141,76 +164,17 @@ def config_readonly(t: Transport, desired: DesiredHost, become: bool) -> dict[st
     return {s.instance: word for s, word in zip(gateways, parse_readonly(res.text(), len(gateways)), strict=True)}
 
 
-# --- the gate after a restart -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GateOptions:
-    enabled: bool = True
-    timeout: float | None = None  # overrides each service's own
-    poll: float = 0.5
-
-
-def crash_looping(t: Transport, units: list[str], become: bool,
-                  desired: DesiredHost | None = None) -> tuple[str, str] | None:
-    """A unit that keeps exiting will not get ready however long the gate waits: say so at once. systemd-user
-    units are asked of the service user's manager, as that user."""
-    mine = {s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER} if desired else set()
-    blocks: list[dict[str, str]] = []
-    try:
-        system = [u for u in units if u not in mine]
-        if system:
-            out = run_script(t, unit_states_script(system), become=become, timeout=15).text()
-            blocks += [dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for b in out.split("\n\n")]
-        if desired is not None and mine & set(units):
-            user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
-            script = user_unit_states_script(user, group, [u for u in units if u in mine])
-            blocks += parse_user_unit_states(run_script(t, script, become=become, timeout=15).text()).values()
-    except TransportError:
-        return None  # the poll itself reports a lost connection
-    for f in blocks:
-        n = f.get("NRestarts", "")
-        restarts = int(n) if n.isdigit() else 0
-        if f.get("Id") in units and (f.get("ActiveState") == "failed" or restarts >= 2):
-            return f["Id"], (f"the unit keeps exiting ({f.get('ActiveState')}/{f.get('SubState')}, result "
-                             f"{f.get('Result')}, restarted {restarts} times)")
-    return None
-
-
-def health_gate(t: Transport, desired: DesiredHost, units: list[str], result: HostResult, say: Progress,
-                 gate: GateOptions, become: bool = False) -> str | None:
-    """Each restarted instance must answer its health path with 200 within its timeout."""
-    poll = gate.poll
-    services = [s if gate.timeout is None else replace(s, health_timeout=gate.timeout)
-                for s in desired.services if s.unit in units and s.port]
-    start = time.monotonic()
-    pending = {s.unit: s for s in services}
-    last: dict[str, str] = {}
-    next_look = start + 2.0
-    while pending:
-        if time.monotonic() >= next_look and not transport_root(t):
-            next_look = time.monotonic() + 2.0
-            crashing = crash_looping(t, list(pending), become, desired)
-            if crashing:
-                unit, why = crashing
-                s = pending[unit]
-                result.health[s.instance] = f"not ready: {why}"
-                log = f"_SYSTEMD_USER_UNIT={unit}" if s.manager is Manager.SYSTEMD_USER else f"-u {unit}"
-                return f"{s.instance} will not start: {why} (see journalctl {log} on {desired.name})"
-        for unit, s in list(pending.items()):
-            try:
-                r = t.http_get(s.port, s.health_path, timeout=min(5.0, s.health_timeout))
-                if r.status == 200:
-                    result.health[s.instance] = f"ready after {time.monotonic() - start:.1f} s"
-                    say(desired.name, f"{s.instance} ready")
-                    del pending[unit]
-                    continue
-                last[unit] = f"HTTP {r.status}"
-            except TransportError as exc:
-                last[unit] = exc.detail
-            if time.monotonic() - start > s.health_timeout:
-                result.health[s.instance] = f"not ready after {s.health_timeout:.0f} s: {last.get(unit, '')}"
-                return (f"{s.instance} did not answer {s.health_path} on port {s.port} within "
-                        f"{s.health_timeout:.0f} s ({last.get(unit, 'no answer')})")
-        if pending:
-            time.sleep(poll)
-    return None
+def _channels_said(s: DesiredService, report: ProbeReport | None, desired: DesiredHost
+                   ) -> tuple[str, tuple[str, ...]]:
+    if not s.channels:
+        return "none", ()
+    if report is None:
+        return "not probed", ()
+    bad = report.failed(s.channels)
+    if bad:
+        secrets = [v for f in desired.files if f.instance == s.instance and f.kind is FileKind.ENV
+                   for v in f.secret_values]
+        return mask("; ".join(f"{v.channel} failed: {v.detail}" for v in bad), secrets), tuple(v.channel for v in bad)
+    if report.proven(s.channels):
+        return f"{', '.join(s.channels)}: probe ok", ()
+    return report.problem or f"{', '.join(s.channels)}: no probe result", ()

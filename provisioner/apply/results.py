@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from provisioner.core.changes import Change
 
@@ -31,6 +32,8 @@ class HostResult:
     restarted: list[str] = field(default_factory=list)
     rolled_back: bool = False
     health: dict[str, str] = field(default_factory=dict)  # instance -> "ready after 9.1 s" / "not ready: ..."
+    failing: dict[str, list[str]] = field(default_factory=dict)  # instance -> what OpenClaw named as failing
+    restarts: dict[str, str] = field(default_factory=dict)  # unit -> how its stop went, when it was worth saying
     written: list[str] = field(default_factory=list)  # paths replaced on the host (their old versions are kept)
     reloaded: bool = False
     transferred: int = 0  # bytes of release tarballs pushed to the host
@@ -43,3 +46,18 @@ class HostResult:
 
 
 Progress = Callable[[str, str], None]  # (host, what is happening): how apply reports as it goes
+
+
+class ProgressEvent(str):
+    """A progress message that also carries its facts for a machine-readable event stream: `kind` ("stopping",
+    "stopped", "gate", ...) and `fields` (JSON-able values: unit, elapsed and budget in seconds, instance,
+    failing names ...). It is a str (the text for people), so every `Progress` takes it as it is."""
+
+    kind: str
+    fields: dict[str, Any]
+
+    def __new__(cls, text: str, kind: str, **fields: Any) -> ProgressEvent:
+        self = super().__new__(cls, text)
+        self.kind = kind
+        self.fields = fields
+        return self

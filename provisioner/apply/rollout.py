@@ -21,8 +21,16 @@ class Playbook:
     name: str = "default"
     health_gate: bool = True
     health_timeout: float | None = None  # overrides each instance's own timeout
+    settle: tuple[float, ...] = (0.0,)  # per batch (the last repeats): see `settle_for`
     pause: float = 0.0
     on_failure: str = "stop"  # stop | rollback (also put back the batch's hosts that succeeded)
+
+
+def settle_for(playbook: Playbook, batch: int) -> float:
+    """Seconds batch `batch` (1-based) watches /readyz after the first 200, for instances with channels the live
+    probe did not prove connected."""
+    s = playbook.settle or (0.0,)
+    return float(s[min(max(batch, 1), len(s)) - 1])
 
 
 def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> list[list[str]]:

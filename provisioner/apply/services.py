@@ -17,11 +17,13 @@ from provisioner.remote.transport import Result, Transport
 
 def systemctl(t: Transport, desired: DesiredHost, reload: bool, restart: Sequence[str], start: Sequence[str],
               stop: Sequence[str], remove_units: Sequence[str] = (), mount_points: Sequence[str] = (), *,
-              become: bool = False) -> Result:
+              become: bool = False, timeout: float | None = None) -> Result:
     """Stop, reload, enable and (re)start units, each by its own manager: root's units first (mounts the
     gateways need are among them), then the service user's. Stops at the first that fails. `remove_units`: the
     unit files (as root's unit dir names them) of instances gone from the inventory; on a host whose gateways
-    are systemd-user units, those are the user's, in its unit dir."""
+    are systemd-user units, those are the user's, in its unit dir. Root's restarts are queued, and what its
+    script printed (the units' state before them) leads the result's stdout; `timeout`: root's script's (it
+    waits for the stops of units that go away)."""
     users = {s.unit for s in desired.services if s.manager is Manager.SYSTEMD_USER}
     if users:  # a unit of the tool no longer wanted on such a host is a user unit too
         wanted = {s.unit for s in desired.services}
@@ -35,14 +37,16 @@ def systemctl(t: Transport, desired: DesiredHost, reload: bool, restart: Sequenc
     res: Result | None = None
     if not users or system_remove or any(of(x, False) for x in (restart, start, stop)):
         res = run_script(t, systemctl_script(reload, of(restart, False), of(start, False), of(stop, False),
-                                             system_remove, mount_points), become=become)
+                                             system_remove, mount_points), become=become, timeout=timeout)
         if not res.ok:
             return res
+    first = res.stdout if res is not None else b""
     if any(of(x, True) for x in (restart, start, stop)):
         user, group = user_side(desired)["user"] or (desired.service_user, desired.service_user)
         script = user_systemctl_script(user, group, reload, of(restart, True), of(start, True), of(stop, True),
                                        [f"{user_unit_dir(desired)}/{u}" for u in removed])
         res = run_script(t, script, become=become)
         if res.ok and USER_SYSTEMCTL_OK not in root_output(res.text()):
-            return Result(1, res.stdout, res.stderr + b"\nthe user-side systemctl did not finish")
+            return Result(1, first + res.stdout, res.stderr + b"\nthe user-side systemctl did not finish")
+        res = Result(res.rc, first + res.stdout, res.stderr)
     return res or Result(0, b"", b"")

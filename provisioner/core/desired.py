@@ -62,6 +62,12 @@ class DesiredService:
     health_path: str = "/readyz"
     health_timeout: float = 120.0
     enabled: bool = True  # false: the unit is written but not started (and stopped if it runs)
+    stop_timeout: int = 330  # the unit's TimeoutStopSec: how long a stop (or the stop of a restart) may take
+    channels: tuple[str, ...] = ()  # the channels enabled in the instance's rendered config
+    health_channels: str = "probe"  # probe | readyz | ignore (see the inventory schema's `health.channels`)
+    health_settle: float | None = None  # seconds to watch /readyz after the first 200; None: the playbook's
+    state_dir: str = ""  # the gateway's state dir (its stability bundles are under logs/stability/)
+    group: str = ""  # the service user's group
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from provisioner.core.policies import HostKeyPolicy, Manager
 from provisioner.inventory.model import (
+    DEFAULT_STOP_TIMEOUT,
     DedupeMount,
     DedupeSettings,
     Host,
@@ -213,6 +214,9 @@ def _instance(
         secrets={k: SecretRef(**v) for k, v in (m.get("secrets") or {}).items()},
         health_path=health.get("path", "/readyz"),
         health_timeout=float(health.get("timeout", 120.0)),
+        health_channels=str(health.get("channels", "probe")),
+        health_settle=float(health["settle"]) if "settle" in health else None,
+        stop_timeout=int(m.get("stop_timeout", DEFAULT_STOP_TIMEOUT)),
         dedupe=bool(m.get("dedupe", dedupe_defined)),
         service=service,
         doc_path=ipath,

@@ -12,6 +12,7 @@ from provisioner.inventory.yamlsource import DocPath, SpanTable
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
 TOKEN_FILE_NAME = "gateway.auth.env"  # in the state dir: the gateway token made on the host (Instance.token_file)
 TOKEN_VAR = "OPENCLAW_GATEWAY_TOKEN"
+DEFAULT_STOP_TIMEOUT = 330  # OpenClaw's own unit (`gateway install`) sets TimeoutStopSec=330
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class Instance:
     dedupe: bool
     service: ServiceSettings
     doc_path: DocPath  # ("hosts", host, "instances", name)
+    health_channels: str = "probe"  # probe | readyz | ignore: what a healthy gateway requires of its channels
+    health_settle: float | None = None  # seconds to watch /readyz after it is first ready; None: the playbook's
+    stop_timeout: int = DEFAULT_STOP_TIMEOUT  # the unit's TimeoutStopSec
     provenance: dict[tuple[str, ...], DocPath] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -53,6 +53,8 @@ def results_json(r: RolloutResult, revision: str) -> dict[str, Any]:
                 "rolled_back": h.rolled_back,
                 "transferred_bytes": h.transferred,
                 "health": h.health,
+                "failing": h.failing,
+                "restarts": h.restarts,
             }
             for h in sorted(r.results.values(), key=lambda x: x.host)
         ],
@@ -77,6 +79,8 @@ def render_results(r: RolloutResult, s: Style, revision: str) -> str:
         lines.append(f"  {MARK[h.status]} {h.host:<20} {status} revision: {revision_of(h, revision):<36} {detail}")
         for inst, state in sorted(h.health.items()):
             lines.append(f"      {inst}: {state}")
+        for unit, said in sorted(h.restarts.items()):
+            lines.append(f"      {unit}: {said}")
     counts: dict[str, int] = {}
     for h in r.results.values():
         counts[h.status.value] = counts.get(h.status.value, 0) + 1

@@ -6,6 +6,7 @@ from typing import Any
 
 from provisioner.apply.doctor import DoctorReport
 from provisioner.apply.health import InstanceHealth
+from provisioner.apply.readiness import describe_ready
 from provisioner.output.style import Style
 
 Doctor = dict[tuple[str, str], DoctorReport]
@@ -17,7 +18,8 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str], doctor: Doct
         "healthy": not errors and all(r.healthy for r in rows),
         "instances": [
             {"host": r.host, "instance": r.instance, "unit": r.unit, "port": r.port, "unit_state": r.unit_state,
-             "healthz": r.live, "readyz": r.ready, "openclaw_status": r.openclaw,
+             "healthz": r.live, "readyz": r.ready, "readyz_failing": list(r.failing), "channels": r.channels,
+             "channels_failing": list(r.channels_failing), "openclaw_status": r.openclaw,
              "config_readonly": r.config_readonly, "healthy": r.healthy,
              "doctor": doctor[(r.host, r.instance)].as_json() if (r.host, r.instance) in doctor else None}
             for r in rows
@@ -29,9 +31,10 @@ def status_json(rows: list[InstanceHealth], errors: dict[str, str], doctor: Doct
 def render_status(rows: list[InstanceHealth], errors: dict[str, str], s: Style, doctor: Doctor | None = None) -> str:
     doctor = doctor or {}
     asked = ("DOCTOR",) if doctor else ()  # OpenClaw's own checks: a column when they ran (not --no-doctor)
-    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CONFIG RO", "OPENCLAW GATEWAY STATUS", *asked,
-            "")
-    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, r.ready, r.config_readonly,
+    head = ("HOST", "INSTANCE", "PORT", "UNIT", "HEALTHZ", "READYZ", "CHANNELS", "CONFIG RO", "OPENCLAW GATEWAY STATUS",
+            *asked, "")
+    table = [head] + [(r.host, r.instance, str(r.port), r.unit_state, r.live, describe_ready(r.ready, r.failing),
+                       _cap(r.channels, 60), r.config_readonly,
                        r.openclaw,
                        *((doctor[(r.host, r.instance)].summary() if (r.host, r.instance) in doctor else "not asked",)
                          if doctor else ()),
@@ -69,3 +72,7 @@ def _findings(rows: list[InstanceHealth], doctor: Doctor, s: Style) -> list[str]
                 line = f"{r.host}/{r.instance}: doctor {sev} {f.check_id}: {f.message[:160]}"
                 out.append(s.red(line) if sev == "error" else line)
     return out
+
+
+def _cap(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -179,6 +179,16 @@ def config_secrets(inv: Inventory, cfg: dict[str, Any]) -> tuple[str, ...]:
     return masked_forms(cfg, config_secret_fields(inv))
 
 
+def enabled_channels(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The channels a rendered config turns on: `channels.<id>` mappings not set `enabled: false` (`defaults` and
+    `modelByChannel` are settings for all channels, not channels)."""
+    chans = cfg.get("channels")
+    if not isinstance(chans, dict):
+        return ()
+    return tuple(sorted(k for k, v in chans.items() if k not in ("defaults", "modelByChannel")
+                        and isinstance(v, dict) and v.get("enabled", True) is not False))
+
+
 def render_config(inv: Inventory, inst: Instance, cfg: dict[str, Any]) -> bytes:
     header = CONFIG_HEADER.format(host=inst.host, name=inst.name, profile=inst.profile, version=inv.openclaw.version)
     body = json5.dumps(cfg, indent=2, sort_keys=True, quote_keys=True, trailing_commas=False, ensure_ascii=False)
@@ -290,7 +300,8 @@ def render_host(
         services.append(
             DesiredService(host.name, inst.name, inst.unit, svc.manager, svc.user, inst.port or 0,
                            (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout,
-                           inst.enabled)
+                           inst.enabled, inst.stop_timeout, enabled_channels(cfg), inst.health_channels,
+                           inst.health_settle, inst.state_dir, svc.group)
         )
     release = None
     if inv.openclaw.install is not None and svc.manager is not Manager.NONE:

@@ -45,6 +45,24 @@ KINDS: tuple[tuple[str, str], ...] = (
 KIND_NAMES = frozenset(k for k, _ in KINDS) | {"other"}
 
 
+def shown_units(script: str) -> list[str]:
+    """The units a script asks `systemctl show` about."""
+    line = next((ln for ln in script.splitlines() if ln.startswith("systemctl show -p")), "")
+    words = line.split(" -- ", 1)[1].split(" 2>")[0].split() if " -- " in line else []
+    return [w.strip("'") for w in words]
+
+
+def unit_states(units: Iterable[str], invocation: str, active: str = "active", sub: str = "running",
+                restarts: int = 0, stop_budget: str = "5min 30s") -> str:
+    """What `systemctl show -p UNIT_PROPS` prints for units in one state (a unit's invocation: `invocation-<unit>`)."""
+    return "\n".join(f"Id={u}\nActiveState={active}\nSubState={sub}\nResult=success\nNRestarts={restarts}\n"
+                     f"InvocationID={invocation}-{u}\nTimeoutStopUSec={stop_budget}\n" for u in units)
+
+
+def unit_states_output(script: str, invocation: str) -> str:
+    return unit_states(shown_units(script), invocation)
+
+
 def kind_of(script: str) -> str:
     return next((k for k, mark in KINDS if mark in script), "other")
 
@@ -169,9 +187,12 @@ class FakeTransport:
             return result("RENAMING\nWROTE\n" + (f"{UNLOCKED}\n" if f"echo {UNLOCKED}" in script else ""))
         if kind == "probe":
             return result(self.probe_text())
-        said = {"clear": f"{CLEARED}\n", "restore": "RESTORED\n", "systemctl": f"{SYSTEMCTL_OK}\n",
-                "unlock": f"{UNLOCKED}\n"}
-        return result(said.get(kind, ""))  # unit-states and anything else: a quiet success
+        if kind == "systemctl":  # restarts are queued after the units' state is printed: the running invocation
+            return result(unit_states_output(script, "old") + f"{SYSTEMCTL_OK}\n")
+        if kind == "unit-states":  # every unit asked about already runs its next invocation
+            return result(unit_states_output(script, "new"))
+        said = {"clear": f"{CLEARED}\n", "restore": "RESTORED\n", "unlock": f"{UNLOCKED}\n"}
+        return result(said.get(kind, ""))  # anything else: a quiet success
 
     # -- the Transport protocol --
 

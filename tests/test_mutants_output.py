@@ -223,7 +223,8 @@ def test_the_apply_json_has_every_host_and_its_revision() -> None:
     assert doc["hosts"][0] == {"host": "a", "status": "changed", "revision": "new (r2)", "message": "note",
                                "changes_applied": 2, "restarted": ["main", "ops"], "rolled_back": False,
                                "transferred_bytes": 1_500_000,
-                               "health": {"ops": "ready after 2.0 s", "main": "ready after 1.0 s"}}
+                               "health": {"ops": "ready after 2.0 s", "main": "ready after 1.0 s"},
+                               "failing": {}, "restarts": {}}
     assert doc["hosts"][1]["changes_applied"] == 0 and doc["hosts"][1]["rolled_back"] is True
 
 
@@ -232,15 +233,19 @@ def test_the_apply_json_has_every_host_and_its_revision() -> None:
 ROWS = [InstanceHealth("gw-a", "main", "openclaw-gateway-main.service", 18789, "active", "200", "200", "rpc ok", True,
                        config_readonly="yes"),
         InstanceHealth("gw-a", "rescue", "openclaw-gateway-rescue.service", 19789, "failed", "503", "503",
-                       "rpc failed: refused", False, config_readonly="no")]
+                       "rpc failed: refused", False, config_readonly="no", failing=("telegram",),
+                       channels="telegram failed: fetch failed", channels_failing=("telegram",))]
 
 
 def test_status_is_a_table_of_unit_state_healthz_readyz_and_openclaw_status() -> None:
     out = render_status(ROWS, {"gw-b": "ssh: timed out"}, PLAIN)
     assert out.splitlines() == [
-        "HOST  INSTANCE  PORT   UNIT    HEALTHZ  READYZ  CONFIG RO  OPENCLAW GATEWAY STATUS",
-        "gw-a  main      18789  active  200      200     yes        rpc ok                   healthy",
-        "gw-a  rescue    19789  failed  503      503     no         rpc failed: refused      UNHEALTHY",
+        "HOST  INSTANCE  PORT   UNIT    HEALTHZ  READYZ                   CHANNELS                       CONFIG RO  "
+        "OPENCLAW GATEWAY STATUS",
+        "gw-a  main      18789  active  200      200                                                     yes        "
+        "rpc ok                   healthy",
+        "gw-a  rescue    19789  failed  503      503 (failing: telegram)  telegram failed: fetch failed  no         "
+        "rpc failed: refused      UNHEALTHY",
         "gw-b: unreachable: ssh: timed out",
         "1 of 2 instance(s) healthy; 1 host(s) unreachable",
     ]
@@ -255,8 +260,11 @@ def test_status_json_is_healthy_only_when_every_instance_is_and_no_host_is_unrea
     assert doc["healthy"] is False and doc["unreachable"] == {}
     assert doc["instances"][0] == {"host": "gw-a", "instance": "main", "unit": "openclaw-gateway-main.service",
                                    "port": 18789, "unit_state": "active", "healthz": "200", "readyz": "200",
+                                   "readyz_failing": [], "channels": "", "channels_failing": [],
                                    "openclaw_status": "rpc ok", "config_readonly": "yes", "healthy": True,
                                    "doctor": None}
+    assert (doc["instances"][1]["readyz_failing"], doc["instances"][1]["channels_failing"]) == (["telegram"],
+                                                                                               ["telegram"])
     assert status_json(ROWS[:1], {})["healthy"] is True
     assert status_json(ROWS[:1], {"gw-b": "x"})["healthy"] is False
 

@@ -74,7 +74,9 @@ def make_fleet(lab: Lab, make_host: Callable[..., LabHost], install: OpenClawIns
     all_at_once = tmp_path / "all-at-once.yaml"
     all_at_once.write_text('serial: ["100%"]\n')
     r, _ = fleet.apply(fleet.inventory(doc(list(hosts)), "baseline.yaml"), "--playbook", str(all_at_once))
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr + "".join(
+        f"\n--- journal of {n}:\n" + h.run(f"journalctl -u {UNIT} --no-pager | tail -40", check=False).stdout
+        for n, h in hosts.items())
     return fleet
 
 

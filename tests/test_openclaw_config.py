@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import pytest
@@ -145,9 +144,13 @@ def test_results_are_cached_but_not_shared() -> None:
     assert len(check_openclaw_config(V, copy.deepcopy(cfg))) == 1
 
 
-def test_a_fleet_validates_fast() -> None:
-    """100 hosts x 2 instances, each config distinct (ports differ): under 0.5 s once the schema is loaded."""
-    check_openclaw_config(V, minimal())  # load the schema (cold load is measured separately, ~0.1 s)
+def test_a_fleet_compiles_the_schema_once_and_validates_each_distinct_config() -> None:
+    """100 hosts x 2 instances, each config distinct (ports differ): one validator for all of them, and each
+    config really validated (an error planted in one is found there and nowhere else). How fast that is lives
+    in bench/, not here: a timed test fails on a loaded CI machine, not on slow code."""
+    oc._shipped_checker.cache_clear()
+    check_openclaw_config(V, minimal())
+    checker = oc._shipped_checker(V)
     base = {**minimal(auth={"mode": "token"}), "agents": {"defaults": {"workspace": "/srv/oc/workspace"}},
             "browser": {"profiles": {"work": {"cdpPort": 1}}}, "logging": {"level": "info"}}
     configs = []
@@ -156,13 +159,15 @@ def test_a_fleet_validates_fast() -> None:
         cfg["gateway"]["port"] = 20000 + 120 * i
         cfg["browser"]["profiles"]["work"]["cdpPort"] = 20050 + 120 * i
         configs.append(cfg)
-    start = time.perf_counter()
-    assert all(check_openclaw_config(V, c) == [] for c in configs)
-    assert time.perf_counter() - start < 0.5
+    configs[137]["logging"]["level"] = "chatty"
+    results = [check_openclaw_config(V, c) for c in configs]
+    assert [i for i, r in enumerate(results) if r] == [137]
+    assert oc._shipped_checker.cache_info().misses == 1 and oc._shipped_checker(V) is checker
+    assert len(checker._results) == 201  # each distinct config validated once and remembered
 
 
-def test_cold_load_is_bounded() -> None:
+def test_a_cold_load_prepares_the_schema_once_per_version() -> None:
     oc._shipped_checker.cache_clear()
-    start = time.perf_counter()
-    check_openclaw_config(V, minimal())
-    assert time.perf_counter() - start < 1.0
+    first = oc._shipped_checker(V)
+    assert oc._shipped_checker(V) is first and oc._shipped_checker.cache_info().misses == 1
+    assert check_openclaw_config(V, minimal()) == []

@@ -19,6 +19,7 @@ import pytest
 
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
+from tests.openclaw_fixtures import OpenClawInstall
 from tests.support.cli import Provision
 from tests.support.lab_cli import LAB_ENV, STANDIN_PATH, install_standin, readyz
 
@@ -168,5 +169,33 @@ def test_a_user_instance_removed_from_the_inventory_is_stopped_and_its_unit_move
     assert host.exists(f"{HOME}/.openclaw-ops/openclaw.json")  # its state is kept
     assert readyz(host, 19789, wait=0) != "200"
     assert invocations(host)[UNITS[0]] == main_before and readyz(host, 18789) == "200"
+    r = provision("plan", inv, "--detailed-exitcode")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.openclaw
+@pytest.mark.timeout(1200)  # a first start of the real gateway, and removing a host holding a whole release
+def test_the_real_gateway_runs_as_a_user_unit_and_answers_readyz(
+        make_host: Callable[..., LabHost], lab: Lab, tmp_path: Path, inventory_writer: Callable[..., Path],
+        openclaw_install: OpenClawInstall) -> None:
+    """The real OpenClaw 2026.9.6, pushed from the controller's cache, as a unit of the service user's manager."""
+    from provisioner.install.release import artifact
+
+    artifact("2026.9.6", "24.21.0")  # the controller's cache, filled before the timed apply
+    host = user_host(make_host)
+    doc = inventory(timeout=400)
+    doc["openclaw"] = {"version": "2026.9.6", "install": {"source": "push", "prefix": "/opt/openclaw"}}
+    del doc["hosts"]["gw"]["instances"]["ops"]
+    inv = str(inventory_writer(doc, {"gw": host}, name="inv.yaml"))
+    provision = Provision(tmp_path, lab=lab, env=LAB_ENV, timeout=600, forbid_traceback=True)
+    r = provision("apply", inv, "--yes", "--json")
+    res = json.loads(r.stdout)["hosts"][0]
+    assert r.returncode == 0, res
+    print(f"real gateway as a user unit: {res['health']['main']}")
+    assert res["health"]["main"].startswith("ready after"), res
+    assert user_systemctl(host, "is-active", UNITS[0]) == "active"
+    pid = user_systemctl(host, "show", "-p", "MainPID", "--value", UNITS[0])
+    assert "/user@" in host.read_file(f"/proc/{pid}/cgroup").decode()
+    assert readyz(host, 18789) == "200"
     r = provision("plan", inv, "--detailed-exitcode")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -144,3 +144,17 @@ def test_a_literal_credential_appears_in_no_output_only_in_the_rendered_config(t
     assert '-      "botToken": "<redacted>",\n' in r.stdout
     assert '+      "botToken": "<redacted> (changed)",\n' in r.stdout
     assert not [o for o in [*provision.outputs, planfile.read_text()] if TOKEN in o]
+
+
+def test_a_credential_put_in_env_is_a_warning_at_that_entry_and_masked_in_the_env_files_diff(
+        tmp_path: Path, provision: Provision) -> None:
+    inv = inventory(tmp_path, ("a", REF, "{}"))
+    inv.write_text(inv.read_text() + f'        env: {{TELEGRAM_BOT_TOKEN: "{TOKEN}", NODE_ENV: production}}\n')
+    r = provision("validate", str(inv))
+    assert r.returncode == 0
+    assert (f"{inv}:{line_col(inv, 'TELEGRAM_BOT_TOKEN: ')}: warning: a/main: env TELEGRAM_BOT_TOKEN holds the "
+            "credential that config channels.telegram.botToken reads") in r.stderr, r.stderr
+    r = provision("plan", str(inv))
+    assert r.returncode == 0
+    assert "+TELEGRAM_BOT_TOKEN=<redacted>\n" in r.stdout and '+NODE_ENV="production"\n' in r.stdout, r.stdout
+    assert TOKEN not in r.stdout + r.stderr

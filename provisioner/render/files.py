@@ -171,6 +171,13 @@ def config_secret_fields(inv: Inventory) -> frozenset[tuple[str, ...]]:
     return fields_for(inv.openclaw.version)
 
 
+def public_env(inv: Inventory, inst: Instance) -> list[str]:
+    """The env: entries a diff may show: not those a credential field of the config reads (a token put in env:)."""
+    from provisioner.rules.secret_fields import credential_env
+
+    return sorted(set(inst.env) - credential_env(inst.config, config_secret_fields(inv)))
+
+
 def config_secrets(inv: Inventory, cfg: dict[str, Any]) -> tuple[str, ...]:
     """The literal credentials of a config (in fields whose schema takes a SecretRef), masked wherever it is shown:
     with them as secret values, diffs, logs and JSON show the config like an env file's secrets."""
@@ -284,7 +291,7 @@ def render_host(
             tokens.append(DesiredToken(host.name, inst.name, inst.token_file, svc.user, svc.group))
         files.append(
             DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
-                        secret_values=secret_values, reveal_keys=(*sorted(inst.env), "OPENCLAW_CONFIG_READONLY"))
+                        secret_values=secret_values, reveal_keys=(*public_env(inv, inst), "OPENCLAW_CONFIG_READONLY"))
         )
         if svc.manager is Manager.NONE:
             continue

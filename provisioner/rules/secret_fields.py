@@ -165,6 +165,19 @@ def ref_of(value: Any) -> tuple[str, str, str] | None:
     return None
 
 
+def env_reads(value: object) -> list[str]:
+    """The environment variables a credential field's value reads: an env SecretRef's id, `${NAME}`s."""
+    ref = ref_of(value)
+    if ref is not None:
+        return [ref[2]] if ref[0] == "env" else []
+    return SUBSTITUTION.findall(value) if isinstance(value, str) else []
+
+
+def credential_env(cfg: Any, fields: frozenset[Pattern]) -> set[str]:
+    """Every variable a config's credential fields read from the gateway's environment."""
+    return {name for _, v in values_in_fields(cfg, fields) for name in env_reads(v)}
+
+
 def masked_forms(cfg: Any, fields: frozenset[Pattern]) -> tuple[str, ...]:
     """The literal secrets of a config, to be masked wherever its text could be shown: each as it is and as it
     reads inside a JSON string (escaped quotes, backslashes, control characters)."""

@@ -17,26 +17,10 @@ from provisioner.core.diagnostics import Diagnostic
 from provisioner.inventory.model import TOKEN_VAR, Instance
 from provisioner.rules.context import Ctx
 from provisioner.rules.openclaw_issues import _dotted
-from provisioner.rules.secret_fields import (
-    SUBSTITUTION,
-    ConfigPath,
-    Pattern,
-    fields_for,
-    is_literal,
-    ref_of,
-    values_in_fields,
-)
+from provisioner.rules.secret_fields import ConfigPath, Pattern, env_reads, fields_for, is_literal, values_in_fields
 
 LITERAL_CODE = "secret-literal"
 FIX = "use {source: env, provider: default, id: NAME} and secrets: {NAME: ...}"
-
-
-def env_reads(value: object) -> list[str]:
-    """The environment variables a credential field's value reads: an env SecretRef's id, `${NAME}`s."""
-    ref = ref_of(value)
-    if ref is not None:
-        return [ref[2]] if ref[0] == "env" else []
-    return SUBSTITUTION.findall(value) if isinstance(value, str) else []
 
 
 def _fields(c: Ctx) -> frozenset[Pattern]:
@@ -72,6 +56,14 @@ def rule_secret_literals(c: Ctx) -> Iterator[Diagnostic]:
     for h in c.inv.hosts:
         for i in h.instances:
             for path, value in credential_values(c, i):
+                for name in env_reads(value):
+                    if name in i.env and name not in i.secrets:  # a credential in env:, shown in every plan
+                        span = c.field(i, "env", name)
+                        if str(span) not in seen:
+                            seen.add(str(span))
+                            yield c.warning(LITERAL_CODE, f"{i.address}: env {name} holds the credential that config "
+                                            f"{_dotted(path)} reads; env: values are written in the inventory and "
+                                            f"shown in plans: move it to secrets: {{{name}: {{env: ...}}}}", span)
                 if not is_literal(value):
                     continue
                 span = c.field(i, "config", *(str(p) for p in path))

@@ -23,6 +23,7 @@ from provisioner.core.desired import (
     Manager,
 )
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
+from provisioner.rules.secret_fields import credential_env, fields_for, masked_forms
 
 CONFIG_HEADER = (
     "// Managed by openclaw-provisioner: do not edit by hand, `provision apply` overwrites this file.\n"
@@ -165,27 +166,6 @@ def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
     return cfg
 
 
-def config_secret_fields(inv: Inventory) -> frozenset[tuple[str, ...]]:
-    from provisioner.rules.secret_fields import fields_for
-
-    return fields_for(inv.openclaw.version)
-
-
-def public_env(inv: Inventory, inst: Instance) -> list[str]:
-    """The env: entries a diff may show: not those a credential field of the config reads (a token put in env:)."""
-    from provisioner.rules.secret_fields import credential_env
-
-    return sorted(set(inst.env) - credential_env(inst.config, config_secret_fields(inv)))
-
-
-def config_secrets(inv: Inventory, cfg: dict[str, Any]) -> tuple[str, ...]:
-    """The literal credentials of a config (in fields whose schema takes a SecretRef), masked wherever it is shown:
-    with them as secret values, diffs, logs and JSON show the config like an env file's secrets."""
-    from provisioner.rules.secret_fields import masked_forms
-
-    return masked_forms(cfg, config_secret_fields(inv))
-
-
 def enabled_channels(cfg: dict[str, Any]) -> tuple[str, ...]:
     """The channels a rendered config turns on: `channels.<id>` mappings not set `enabled: false` (`defaults` and
     `modelByChannel` are settings for all channels, not channels)."""
@@ -281,17 +261,21 @@ def render_host(
             if not _inside(parent, inst.state_dir):
                 dirs.setdefault(parent, DesiredDir(host.name, inst.name, parent, 0o755, "root", "root", True))
         cfg = gateway_config(inv, inst)
+        # credentials: literals in fields whose schema takes a SecretRef, and env: entries such fields read, are
+        # masked wherever the files are shown (rules/secret_fields.py)
+        creds = fields_for(inv.openclaw.version)
         files.append(
             DesiredFile(host.name, inst.name, inst.config_path, render_config(inv, inst, cfg), 0o600,
-                        svc.user, svc.group, FileKind.CONFIG, secret_values=config_secrets(inv, cfg),
-                        mask_fields=config_secret_fields(inv))
+                        svc.user, svc.group, FileKind.CONFIG, secret_values=masked_forms(cfg, creds),
+                        mask_fields=creds)
         )
         env_bytes, secret_values = render_env(inst, secrets)
         if inst.token_file:
             tokens.append(DesiredToken(host.name, inst.name, inst.token_file, svc.user, svc.group))
         files.append(
             DesiredFile(host.name, inst.name, inst.env_file, env_bytes, 0o600, svc.user, svc.group, FileKind.ENV,
-                        secret_values=secret_values, reveal_keys=(*public_env(inv, inst), "OPENCLAW_CONFIG_READONLY"))
+                        secret_values=secret_values, reveal_keys=(
+                            *sorted(set(inst.env) - credential_env(inst.config, creds)), "OPENCLAW_CONFIG_READONLY"))
         )
         if svc.manager is Manager.NONE:
             continue

@@ -35,18 +35,22 @@ FAKE_TOKEN = "123456789:AAlabFakeTokenThatCannotConnect00"
 FAKE_API = Path(__file__).parent / "support" / "fake_telegram.py"
 TELEGRAM = {"enabled": True, "dmPolicy": "pairing", "groupPolicy": "allowlist",
             "botToken": {"source": "env", "provider": "default", "id": "TELEGRAM_BOT_TOKEN"}}
-ENV = {**LAB_ENV, "LAB_TELEGRAM_TOKEN": FAKE_TOKEN}
+# one bot token per host: a token polled by two gateways is an error (the one-poller rule)
+ENV = {**LAB_ENV, **{f"LAB_TELEGRAM_TOKEN_{n}": f"{FAKE_TOKEN}{n}" for n in (1, 2)}}
 
 
 def doc(hosts: list[str], telegram: dict[str, Any] | None = None, **main: Any) -> dict[str, Any]:
-    inst: dict[str, Any] = {"port": 18789, "stop_timeout": 30, **main}
-    if telegram is not None:
-        inst["config"] = {"channels": {"telegram": telegram}}
-        inst["secrets"] = {"TELEGRAM_BOT_TOKEN": {"env": "LAB_TELEGRAM_TOKEN"}}
+    def inst(n: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"port": 18789, "stop_timeout": 30, **main}
+        if telegram is not None:
+            out["config"] = {"channels": {"telegram": telegram}}
+            out["secrets"] = {"TELEGRAM_BOT_TOKEN": {"env": f"LAB_TELEGRAM_TOKEN_{n}"}}
+        return out
     return {"version": 1, "openclaw": {"version": "2026.9.6", "command": [f"{OC_DIR}/bin/openclaw"]},
             "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
                          "instance": {"bind": "loopback", "health": {"timeout": 300}}},
-            "hosts": {h: {"instances": {"main": inst}} for h in hosts}}
+            "hosts": {h: {"instances": {"main": inst(n)}}
+                      for n, h in enumerate(hosts, 1)}}
 
 
 class Fleet:
@@ -101,7 +105,7 @@ def test_a_channel_that_cannot_connect_fails_at_the_canary_named_and_rolled_back
     assert canary["failing"] == {"main": ["telegram"]}
     assert host_result(report, "gw-2")["status"] == "not-reached"
     assert "settling" not in r.stderr  # found by the live probe, not by sitting out the channel's 120 s grace
-    assert FAKE_TOKEN not in r.stdout + r.stderr
+    assert FAKE_TOKEN not in r.stdout + r.stderr  # (the tokens are FAKE_TOKEN + "1" / "2")
     # the canary runs its previous files again, byte for byte; the other host was never touched
     assert fleet.files("gw-1") == before["gw-1"]
     assert fleet.files("gw-2") == before["gw-2"] and invocation(fleet.hosts["gw-2"], UNIT) == running["gw-2"]

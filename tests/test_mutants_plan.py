@@ -47,6 +47,16 @@ def _plan(release: DesiredRelease, current: str | None, releases: dict[str, str]
         ("/opt/oc/current", "update", f"switch current (none) -> 2026.9.6 {SWITCH}", "absent", "2026.9.6",
          "release-link"),
     ], id="first-install-from-the-registry"),
+    pytest.param(DesiredRelease("/opt/oc", "2026.9.6", "24.21.0", "push", keep=2), None,
+                 {"2026.9.4": ON_HOST["2026.9.4"], "2026.9.5": ON_HOST["2026.9.5"]}, [
+        ("/opt/oc/2026.9.6", "create", f"install OpenClaw 2026.9.6 with node 24.21.0, {PUSH}", "absent",
+         "release:openclaw=2026.9.6 node=24.21.0", "release"),
+        ("/opt/oc/current", "update", f"switch current (none) -> 2026.9.6 {SWITCH}", "absent", "2026.9.6",
+         "release-link"),
+        # no current link (an install cut off before its switch): keep 2 is the new one and the newest other
+        ("/opt/oc/2026.9.4", "delete", "prune: keep 2 release(s) for rollback",
+         "release:openclaw=2026.9.4 node=24.21.0", "absent", "release"),
+    ], id="no-current-link-yet"),
     pytest.param(DesiredRelease("/opt/oc", "2026.9.5", "24.21.0", "push", keep=3), "2026.9.5", None, [],
                  id="in-place-and-within-keep"),
     pytest.param(DesiredRelease("/opt/oc", "2026.9.5", "24.21.0", "push", keep=2), "2026.9.5", None, [

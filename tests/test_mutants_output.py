@@ -305,6 +305,7 @@ def test_progress_on_a_terminal_is_a_live_line_per_host_ending_in_its_mark(monke
     p("gw-a", "writing 3 files")
     p("gw-b", "probing")
     p("gw-e", "probing")
+    p("gw-f", "connecting")  # reported once, still in flight at the end
     p("gw-a", "restarting main")
     p("gw-e", "waiting for /readyz")  # still in flight when the display closes (a Ctrl-C): its last report stays
     p.done("gw-a", True, "changed")
@@ -317,7 +318,8 @@ def test_progress_on_a_terminal_is_a_live_line_per_host_ending_in_its_mark(monke
     final = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out[out.rindex("\r\x1b[2K"):]).strip("\r\n").splitlines()
     # spinner (blank once done, S: any frame while in flight), mark, host, its last words, then the time taken (T)
     assert [re.sub(r" +\d+:\d\d:\d\d$", " T", re.sub("^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", "S", line)) for line in final] == [
-        "  ✓ gw-a: changed T", "  ✗ gw-b: failed: boom T", "S gw-e: waiting for /readyz T", "  ✓ gw-c: unchanged T",
+        "  ✓ gw-a: changed T", "  ✗ gw-b: failed: boom T", "S gw-e: waiting for /readyz T", "S gw-f: connecting T",
+        "  ✓ gw-c: unchanged T",
         "  gw-d: after the display closed"]
     assert "\x1b[32m✓\x1b[0m \x1b[1mgw-a\x1b[0m: changed" in out and "\x1b[31m✗\x1b[0m \x1b[1mgw-b\x1b[0m" in out
     assert ApplyProgress(live=True, quiet=True)._progress is None  # --quiet: no display at all

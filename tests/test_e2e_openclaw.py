@@ -111,8 +111,11 @@ def test_status_reports_all_four_healthy_in_a_table_and_in_json(fleet: Fleet) ->
     inv = fleet.write(fleet_doc())
     r = fleet.provision("status", inv)
     assert r.returncode == 0, r.stdout + r.stderr
-    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("gw-")]
+    # the table's rows; the doctor's findings follow the table as "gw-1/main: doctor warning ..." lines
+    rows = [ln for ln in r.stdout.splitlines() if re.match(r"gw-\d+\s", ln)]
     assert len(rows) == 4 and all(ln.rstrip().endswith("healthy") and "rpc ok" in ln for ln in rows), r.stdout
+    findings = [ln for ln in r.stdout.splitlines() if re.match(r"gw-\d+/\w+: doctor ", ln)]
+    assert all("doctor warning" in ln and "gateway-auth" not in ln for ln in findings), r.stdout
     r = fleet.provision("status", inv, "--json")
     doc = json.loads(r.stdout)
     assert doc["healthy"] is True

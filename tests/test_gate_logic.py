@@ -252,6 +252,19 @@ def test_a_unit_that_never_comes_back_fails_after_its_budget_not_before(tmp_path
     assert 120 <= clock.now <= 122  # 30 s budget + 90 s to start
 
 
+def test_a_restart_whose_job_ended_without_starting_the_unit_is_not_waited_for(tmp_path: Path) -> None:
+    """A start that failed at once (a mount it requires failed) leaves no queued job and no new invocation: the
+    health gate judges it now, instead of the wait running out the stop budget plus 90 s."""
+    desired, _, fake = world(tmp_path)
+    fake.on("systemctl", result(unit_states([UNIT], "old", stop_budget="30s") + "SYSTEMCTL-OK\n"))
+    fake.on("unit-states", unit_states([UNIT], "old", job="7"), unit_states([UNIT], "old", job="7"),
+            unit_states([UNIT], "old", "inactive", "dead"))
+    clock = Clock()
+    out = run_restarts(fake, desired, lambda h, m: None, reload=False, restart=[UNIT], poll=1.0, clock=clock,
+                       sleep=clock.sleep)
+    assert out.failure is None and clock.now == 2  # waited while its job was queued, not a second more
+
+
 def test_blocking_stops_get_their_budgets_as_the_command_timeout(tmp_path: Path) -> None:
     desired, _, fake = world(tmp_path)
     run_restarts(fake, desired, lambda h, m: None, reload=False, restart=[], stop=[UNIT])

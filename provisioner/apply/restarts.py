@@ -110,7 +110,8 @@ def _wait(t: Transport, h: str, units: list[str], before: dict[str, dict[str, st
             old = before.get(u, {}).get("InvocationID", "")
             new = f.get("InvocationID", "")
             active = f.get("ActiveState", "")
-            if active == "deactivating" or not new or new == old:  # stopping, or its restart not begun yet
+            queued = f.get("Job", "").strip() not in ("", "0")  # its restart job is still in systemd's queue
+            if active == "deactivating" or (queued and (not new or new == old)):  # stopping, or not begun yet
                 budget = budgets.get(u, DEFAULT_BUDGET)
                 if active == "deactivating" and now - reported.get(u, -REPORT_EVERY) >= REPORT_EVERY:
                     reported[u] = now

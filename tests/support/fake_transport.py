@@ -53,10 +53,12 @@ def shown_units(script: str) -> list[str]:
 
 
 def unit_states(units: Iterable[str], invocation: str, active: str = "active", sub: str = "running",
-                restarts: int = 0, stop_budget: str = "5min 30s") -> str:
-    """What `systemctl show -p UNIT_PROPS` prints for units in one state (a unit's invocation: `invocation-<unit>`)."""
+                restarts: int = 0, stop_budget: str = "5min 30s", job: str = "") -> str:
+    """What `systemctl show -p UNIT_PROPS` prints for units in one state (a unit's invocation: `invocation-<unit>`;
+    `job`: the id of a job still queued for it, which systemctl shows only while there is one)."""
     return "\n".join(f"Id={u}\nActiveState={active}\nSubState={sub}\nResult=success\nNRestarts={restarts}\n"
-                     f"InvocationID={invocation}-{u}\nTimeoutStopUSec={stop_budget}\n" for u in units)
+                     f"InvocationID={invocation}-{u}\nTimeoutStopUSec={stop_budget}\n"
+                     + (f"Job={job}\n" if job else "") for u in units)
 
 
 def unit_states_output(script: str, invocation: str) -> str:

@@ -11,7 +11,7 @@ from provisioner.remote.scripts.trust import HELPERS, as_user, safe_lines
 from provisioner.remote.scripts.writes import BUSY_PATH, busy_lines
 
 SYSTEMCTL_OK = "SYSTEMCTL-OK"
-UNIT_PROPS = "Id,ActiveState,SubState,Result,NRestarts,InvocationID,TimeoutStopUSec"
+UNIT_PROPS = "Id,ActiveState,SubState,Result,NRestarts,InvocationID,TimeoutStopUSec,Job"
 
 
 def systemctl_script(reload: bool, restart: Sequence[str], start: Sequence[str], stop: Sequence[str],

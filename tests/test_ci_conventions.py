@@ -131,7 +131,8 @@ def test_every_example_names_the_schema_editors_check_it_against() -> None:
 @pytest.mark.parametrize(("line", "want"), [
     ("provision pl", {"plan"}),
     ("provision ", {"validate", "render", "plan", "apply", "dedupe", "status", "unlock", "demo", "completion"}),
-    ("provision plan inv.yaml --fo", {"--format"}),
+    ("provision plan inv.yaml --fo", {"--format", "--forks"}),
+    ("provision plan inv.yaml --form", {"--format"}),
     ("provision plan inv.yaml --format m", {"markdown"}),
     ("provision validate inv.yaml --format ", {"text", "json", "github", "sarif"}),
     ("provision apply inv.yaml --json-", {"--json-events"}),

@@ -20,14 +20,19 @@ from provisioner.remote.connect import SockFactory, open_transport, transport_ro
 from provisioner.remote.transport import Transport, TransportError
 
 T = TypeVar("T")
-MAX_WORKERS = 64
+# hosts worked on at once unless `--forks` or the inventory's `forks` says otherwise: each one in flight holds a
+# thread and an SSH connection
+DEFAULT_FORKS = 64
 
 
 class Fleet:
     """Open transports, one per host, reused by every stage of the run and closed at its end."""
 
-    def __init__(self, inv: Inventory, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None):
+    def __init__(self, inv: Inventory, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None,
+                 forks: int | None = None):
         self.inv = inv
+        # the command line wins over the inventory, which wins over the default
+        self.forks = forks or inv.forks or DEFAULT_FORKS
         self.offline_dir = offline_dir
         self.sock_factory = sock_factory
         self._transports: dict[str, Transport] = {}
@@ -43,7 +48,8 @@ class Fleet:
         return t
 
     def each(self, hosts: Iterable[Host], fn: Callable[[Host], T]) -> dict[str, T | BaseException]:
-        """Run fn per host in parallel; an exception is that host's result, never the run's."""
+        """Run fn per host in parallel, at most `forks` hosts at once; an exception is that host's result, never the
+        run's."""
         hosts = list(hosts)
         out: dict[str, T | BaseException] = {}
         if not hosts:
@@ -55,7 +61,7 @@ class Fleet:
             except Exception as exc:  # noqa: BLE001 - per-host results, the first exception must not win
                 return h.name, exc
 
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(hosts))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.forks, len(hosts))) as pool:
             for name, r in pool.map(one, hosts):
                 out[name] = r
         return out

@@ -69,6 +69,21 @@ def _strict(p: argparse.ArgumentParser) -> None:
                    help="a literal secret in an OpenClaw config field that takes a SecretRef is an error")
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1024, not {text!r}")
+    return n
+
+
+def _forks(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forks", type=_positive, metavar="N",
+                   help="hosts worked on at once (default: the inventory's `forks`, else 64)")
+
+
 def build_parser() -> Parser:
     ap = Parser(prog="provision", description="Declarative provisioner for fleets of OpenClaw gateways.",
                 epilog="Exit codes: 0 success or no changes; 1 error (also a usage error); 2 changes pending "
@@ -98,6 +113,7 @@ def build_parser() -> Parser:
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply PLANFILE`")
     p.add_argument("--offline", metavar="DIR", help="compare against DIR/<host>/... (render --out layout)")
+    _forks(p)
     _strict(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="markdown: a pull-request comment (long diffs folded, secrets masked)")
@@ -107,6 +123,7 @@ def build_parser() -> Parser:
     p.add_argument("target", metavar="INVENTORY|PLANFILE")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--playbook", metavar="FILE", help="rollout procedure (batches, max_fail)")
+    _forks(p)
     _strict(p)
     p.add_argument("--json-events", action="store_true",
                    help="JSON lines on stdout: one progress event per line, the result document last")
@@ -116,6 +133,7 @@ def build_parser() -> Parser:
     dsub = p.add_subparsers(dest="dedupe_command", required=True, metavar="ACTION", parser_class=Parser)
     p = dsub.add_parser("verify", help="prove the claim directory is one shared store across the hosts")
     p.add_argument("inventory")
+    _forks(p)
     _common(p)
 
     p = sub.add_parser("status", help="health of every instance")
@@ -127,12 +145,14 @@ def build_parser() -> Parser:
                         "stderr and in the host's journal")
     p.add_argument("--no-doctor", dest="doctor", action="store_false",
                    help="skip OpenClaw's own checks, `openclaw doctor --lint` (node again, once per instance)")
+    _forks(p)
     _common(p)
 
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
     p.add_argument("inventory")
     p.add_argument("--force", action="store_true",
                    help="also clear a lock whose run is alive or cannot be checked from this controller")
+    _forks(p)
     _common(p)
 
     ap.commands = {**sub.choices, **{f"dedupe {k}": v for k, v in dsub.choices.items()}}

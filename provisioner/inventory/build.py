@@ -171,6 +171,7 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
         groups=group_members,
         spans=spans,
         raw=data,
+        forks=data.get("forks"),
     )
 
 

@@ -169,6 +169,7 @@ class Inventory:
     groups: dict[str, tuple[str, ...]]
     spans: SpanTable = field(compare=False, repr=False)
     raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
+    forks: int | None = None  # hosts worked on at once (the inventory's `forks`; `--forks` wins)
 
     def host(self, name: str) -> Host:
         for h in self.hosts:

@@ -105,6 +105,7 @@ def test_the_hosts_of_a_batch_are_worked_in_parallel(tmp_path: Path, monkeypatch
     book = load_playbook(_write(tmp_path, "pb.yaml", 'serial: ["100%"]\nhealth_gate: {timeout: 30}\n'))
     world = FakeWorld(tmp_path, ["gw-1", "gw-2", "gw-3"])
     monkeypatch.setattr(world, "each", functools.partial(Fleet.each, world))
+    monkeypatch.setattr(world, "forks", 3, raising=False)  # what Fleet.each reads of its fleet
     together = threading.Barrier(3, timeout=15)
     for fake in world.fakes.values():
         def gated(port: int, path: str, *, timeout: float = 5.0, fake: FakeTransport = fake,

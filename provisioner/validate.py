@@ -9,6 +9,7 @@ from typing import Any
 from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 from provisioner.inventory.build import build_inventory
 from provisioner.inventory.model import Instance, Inventory
+from provisioner.inventory.ranges import expand_inventory
 from provisioner.inventory.yamlsource import load_yaml
 from provisioner.rules.context import Ctx
 from provisioner.rules.isolation import check_isolation
@@ -64,6 +65,10 @@ def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = 
                             "comments): an inventory is a mapping that starts with `version: 1`",
                             SourceSpan(path, 1, 1), "empty")]
     if data is None or diags:
+        return Validated(path, None, diags)
+    # ranges first: the cache, the schema and every rule see the expanded hosts
+    diags = expand_inventory(data, spans)
+    if diags:
         return Validated(path, None, diags)
     k = validation_cache.key(text, path, check_configs)
     cached = validation_cache.load(k) if k else None

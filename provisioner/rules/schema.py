@@ -24,7 +24,25 @@ def inventory_schema() -> dict[str, Any]:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(inventory_schema())
+    return Draft202012Validator(expanded_schema())
+
+
+def expanded_schema() -> dict[str, Any]:
+    """The schema the data is checked against once ranges and patterns are expanded (inventory/ranges.py).
+
+    The published schema describes the file as written, where a host key may be a range (gw-[01:40]), a group
+    member a glob and an address a template; after expansion each of those must be a plain name or address."""
+    import copy
+
+    schema = copy.deepcopy(inventory_schema())
+    defs = schema["$defs"]
+    schema["properties"]["hosts"]["propertyNames"] = {"$ref": "#/$defs/name"}
+    defs["group"]["properties"]["hosts"]["items"] = {"$ref": "#/$defs/name"}
+    address = defs["host"]["properties"]["address"]
+    address["pattern"] = "^[A-Za-z0-9:._%\\[\\]-]+$"
+    address["description"] = "A host name or an IP address (letters, digits, '.', '-', ':', '%', '[', ']'); {n} " \
+                             "and {name} are filled in only in a range host (gw-[01:40])."
+    return schema
 
 
 def dotted(path: DocPath) -> str:

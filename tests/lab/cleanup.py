@@ -15,6 +15,7 @@ from . import netns, procs
 from .config import LabConfig
 
 INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+NEIGH = Path("/proc/sys/net/ipv4/neigh/default")  # gc_thresh2 (soft) and gc_thresh3 (hard): machine-wide
 
 
 @dataclass
@@ -79,6 +80,7 @@ def cleanup(cfg: LabConfig, popens: dict[str, subprocess.Popen[bytes]] | None = 
     for m in sorted(mounts_under(cfg.state_dir, all_namespaces=False), key=len, reverse=True):
         subprocess.run(["umount", "-l", m], check=False)
     restore_inotify(cfg)
+    restore_neigh(cfg)
     if not keep_files and cfg.state_dir.is_dir():
         _remove_state_files(cfg)
 
@@ -104,6 +106,33 @@ def raise_inotify(cfg: LabConfig, systemd_hosts: int) -> None:
     orig = saved.read_text().split()[0] if saved.exists() else str(cur)
     INOTIFY.write_text(str(need))
     saved.write_text(f"{orig} {need}\n")
+
+
+def raise_neigh(cfg: LabConfig, hosts: int) -> None:
+    """The ARP table is one for the whole machine, every namespace's entries counted together: each host holds
+    one (the control address), the control namespace one per host, the machine's other labs theirs. Past the
+    hard limit (1024 by default) new connections fail ("neighbour table overflow"), so a lab of hundreds of
+    hosts raises it; remember how to restore it, as for inotify."""
+    need = {"gc_thresh2": 2 * hosts + 1024, "gc_thresh3": 4 * hosts + 2048}
+    cur = {k: int((NEIGH / k).read_text()) for k in need}
+    if all(cur[k] >= need[k] for k in need):
+        return
+    saved = cfg.state_dir / "neigh.orig"
+    orig = saved.read_text().split()[:2] if saved.exists() else [str(cur[k]) for k in need]
+    for k in ("gc_thresh3", "gc_thresh2"):  # the hard limit first: the soft one stays below it
+        (NEIGH / k).write_text(str(max(cur[k], need[k])))
+    saved.write_text(" ".join([*orig, *(str(max(cur[k], need[k])) for k in need)]) + "\n")
+
+
+def restore_neigh(cfg: LabConfig) -> None:
+    saved = cfg.state_dir / "neigh.orig"
+    if not saved.exists():
+        return
+    orig2, orig3, ours2, ours3 = saved.read_text().split()
+    for k, orig, ours in (("gc_thresh2", orig2, ours2), ("gc_thresh3", orig3, ours3)):
+        if (NEIGH / k).read_text().strip() == ours:  # someone else raised it further since: leave theirs
+            (NEIGH / k).write_text(orig)
+    saved.unlink()
 
 
 def restore_inotify(cfg: LabConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ class LabConfig:
     state_dir: Path
     base_dir: Path
     prefix: str = "ocp-"
-    subnet: str = "10.78.0"  # a /24; the reference lab uses 10.77.0
+    # three octets (a /24; the reference lab uses 10.77.0) or a CIDR of a /16 to a /24 (10.104.0.0/22: 1024
+    # addresses) for labs of more than 139 ssh hosts; see `network` and `ssh_room`
+    subnet: str = "10.78.0"
     mirror: str | None = None
 
     @classmethod
@@ -64,8 +67,44 @@ class LabConfig:
         return "v" + host.removeprefix(self.prefix)
 
     @property
+    def network(self) -> ipaddress.IPv4Network:
+        if "/" not in self.subnet:
+            return ipaddress.IPv4Network(f"{self.subnet}.0/24")
+        net = ipaddress.IPv4Network(self.subnet)
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"OCP_LAB_SUBNET {self.subnet}: a /16 to a /24, or three octets")
+        return net
+
+    def address(self, index: int) -> str:
+        """The network's `index`-th address; in a /24 that is `<subnet>.<index>`, as lab addresses always were."""
+        net = self.network
+        if not 0 < index < net.num_addresses - 1:
+            raise ValueError(f"address #{index} is outside {net}")
+        return str(net[index])
+
+    @property
+    def ssh_room(self) -> int:
+        """How many ssh hosts fit: 139 in the first /24 (octets 11-149, systemd hosts have 151-249), then 254 in
+        each further /24 of the network (.1-.254: no address ends in .0 or .255, which some tools refuse)."""
+        return 139 + 254 * (self.network.num_addresses // 256 - 1)
+
+    def ssh_index(self, i: int) -> int:
+        """The address index of ssh host number `i` (1-based), as `ssh_room` lays them out."""
+        if not 1 <= i <= self.ssh_room:
+            raise ValueError(f"ssh host #{i}: the lab's network {self.network} has room for {self.ssh_room}")
+        if i <= 139:
+            return 10 + i
+        block, within = divmod(i - 140, 254)
+        return 256 * (block + 1) + within + 1
+
+    @property
+    def address_patterns(self) -> list[str]:
+        """ssh_config `Host` patterns matching every address of the network, one per /24."""
+        return [".".join(str(n.network_address).split(".")[:3]) + ".*" for n in self.network.subnets(new_prefix=24)]
+
+    @property
     def ctl_address(self) -> str:
-        return f"{self.subnet}.1"
+        return self.address(1)
 
     @property
     def hosts_dir(self) -> Path:

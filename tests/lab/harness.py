@@ -23,7 +23,8 @@ from .hosts import Kind, LabHost
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("ip", "unshare", "nsenter", "mount", "ssh-keygen", "systemd-nspawn", "debootstrap")
-# name pattern, first address octet, how many of that kind fit in the /24
+# name pattern, first address octet, how many of that kind fit in the first /24 (ssh hosts: more in a larger
+# network, see LabConfig.ssh_room)
 KINDS: dict[str, tuple[str, int, int]] = {"ssh": ("h", 10, 139), "systemd": ("n", 150, 99)}  # octets 11-149, 151-249
 READY_TIMEOUT = 60.0
 
@@ -64,7 +65,7 @@ class Lab:
             except base.BaseError as exc:
                 raise LabError(str(exc)) from exc
             self._prepare_state()
-            netns.ensure_ctl(self.cfg.ctl_ns, self.cfg.ctl_address)
+            netns.ensure_ctl(self.cfg.ctl_ns, self.cfg.ctl_address, self.cfg.network.prefixlen)
             self._write_client_files()
             if reaper:
                 self._start_reaper()
@@ -179,6 +180,8 @@ class Lab:
             try:
                 if kind == "systemd":
                     cleanup.raise_inotify(self.cfg, count + sum(h.kind == "systemd" for h in self.hosts.values()))
+                if count + len(self.hosts) > 100:
+                    cleanup.raise_neigh(self.cfg, count + len(self.hosts))
                 for i in range(count):
                     spec = self._allocate(kind, names[i] if names else None, bind_ro or {}, not no_shared)
                     started.append(self._start(spec))
@@ -232,13 +235,15 @@ class Lab:
     def _allocate(self, kind: Kind, name: str | None, bind_ro: Mapping[str, str], shared: bool
                   ) -> launch.HostSpec:
         letter, first, room = KINDS[kind]
+        if kind == "ssh":  # a network larger than a /24 has room for more (LabConfig.ssh_room)
+            room = self.cfg.ssh_room
         prefix = self.cfg.prefix
         if name is None:
             used = set(self.hosts)
             i = next((i for i in range(1, room + 1) if f"{prefix}{letter}{i}" not in used), None)
             if i is None:
                 raise LabError(f"no room for another {kind} host ({room} max)")
-            name, octet = f"{prefix}{letter}{i}", first + i
+            name, octet = f"{prefix}{letter}{i}", self.cfg.ssh_index(i) if kind == "ssh" else first + i
         elif name == self.cfg.nas_name:
             octet = 5
         else:
@@ -250,7 +255,7 @@ class Lab:
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        return launch.HostSpec(name, kind, f"{self.cfg.subnet}.{octet}", d, shared, dict(bind_ro))
+        return launch.HostSpec(name, kind, self.cfg.address(octet), d, shared, dict(bind_ro))
 
     def _start(self, spec: launch.HostSpec) -> LabHost:
         cfg = self.cfg
@@ -260,7 +265,7 @@ class Lab:
                        bind_ro=dict(spec.bind_ro))
         # in the table before anything is created: a failure below is cleaned up through it
         self.hosts[spec.name] = host
-        netns.add_host(cfg.ctl_ns, spec.name, host.veth, spec.address)
+        netns.add_host(cfg.ctl_ns, spec.name, host.veth, spec.address, cfg.network.prefixlen)
         host.host_public_key = launch.prepare_upper(cfg, spec)
         popen = launch.start(cfg, spec)
         self._popens[spec.name] = popen
@@ -358,7 +363,7 @@ class Lab:
         _replace(cfg.ssh_config, (
             f"# written by tests/lab; use with: ip netns exec {cfg.ctl_ns} ssh -F {cfg.ssh_config} HOST\n"
             + "".join(f"Host {h.name}\n    HostName {h.address}\n" for h in hosts)
-            + f"Host {cfg.prefix}* {cfg.subnet}.*\n    User root\n    IdentityFile {cfg.client_key}\n"
+            + f"Host {cfg.prefix}* {' '.join(cfg.address_patterns)}\n    User root\n    IdentityFile {cfg.client_key}\n"
             f"    IdentitiesOnly yes\n    UserKnownHostsFile {cfg.known_hosts}\n    GlobalKnownHostsFile /dev/null\n"
             "    StrictHostKeyChecking yes\n    LogLevel ERROR\n"))
         _replace(cfg.state_dir / "inventory.json", json.dumps(

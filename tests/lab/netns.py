@@ -34,19 +34,19 @@ def lab_namespaces(prefix: str) -> list[str]:
     return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
 
 
-def ensure_ctl(ctl: str, ctl_address: str) -> None:
+def ensure_ctl(ctl: str, ctl_address: str, prefixlen: int = 24) -> None:
     """The control namespace: a bridge all hosts plug into, and the address clients connect from."""
     if exists(ctl):
         return
     ip("netns", "add", ctl)
     ip("-n", ctl, "link", "set", "lo", "up")
     ip("-n", ctl, "link", "add", BRIDGE, "type", "bridge")
-    ip("-n", ctl, "addr", "add", f"{ctl_address}/24", "dev", BRIDGE)
+    ip("-n", ctl, "addr", "add", f"{ctl_address}/{prefixlen}", "dev", BRIDGE)
     ip("-n", ctl, "link", "set", BRIDGE, "up")
 
 
-def add_host(ctl: str, ns: str, veth: str, address: str) -> None:
-    """A fresh namespace `ns` whose eth0 has `address`/24, wired to the bridge in `ctl` through `veth`."""
+def add_host(ctl: str, ns: str, veth: str, address: str, prefixlen: int = 24) -> None:
+    """A fresh namespace `ns` whose eth0 has `address`/prefixlen, wired to the bridge in `ctl` through `veth`."""
     delete(ctl, ns, veth)
     ip("netns", "add", ns)
     ip("-n", ns, "link", "set", "lo", "up")
@@ -55,7 +55,7 @@ def add_host(ctl: str, ns: str, veth: str, address: str) -> None:
     mac = "02:00:" + ":".join(f"{int(b):02x}" for b in address.split("."))
     ip("-n", ctl, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns, "address", mac)
     ip("-n", ctl, "link", "set", veth, "master", BRIDGE, "up")
-    ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
+    ip("-n", ns, "addr", "add", f"{address}/{prefixlen}", "dev", "eth0")
     ip("-n", ns, "link", "set", "eth0", "up")
 
 

@@ -234,6 +234,8 @@ def _plan_files(h: str, files: Iterable[DesiredFile], observed: ObservedHost) ->
     out = []
     for f in files:
         o = observed.files.get(f.path)
+        if f.seed and o is not None and o.exists:
+            continue  # seeded once, and the agent's since: no change, whatever it holds now
         before = observed_fingerprint(o)
         after = desired_fingerprint(f)
         if o is None or not o.exists:

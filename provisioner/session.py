@@ -16,6 +16,7 @@ from provisioner.core.desired import DesiredHost
 from provisioner.core.diagnostics import Diagnostic, Severity
 from provisioner.inventory.model import Host, Inventory
 from provisioner.inventory.select import LimitError, select
+from provisioner.render.documents import DocumentError
 from provisioner.render.files import SecretLookup, SecretMissing, controller_secrets, placeholder_secrets, render_host
 from provisioner.validate import validate_file
 
@@ -77,6 +78,11 @@ def render_hosts(inv: Inventory, hosts: list[Host], secrets: SecretLookup) -> di
     except SecretMissing as exc:
         span = inv.span((*exc.instance.doc_path, "secrets", exc.name), key=True)
         return Diagnostic(Severity.ERROR, str(exc), span, "secret-missing")
+    except DocumentError as exc:  # a source changed since validation (rules/documents.py checked it)
+        return Diagnostic(Severity.ERROR, str(exc), inv.span(exc.instance.source_of("documents", exc.entry.target),
+                                                             key=True), "document")
+    except OSError as exc:
+        return Diagnostic(Severity.ERROR, f"reading a document failed: {exc}", None, "document")
 
 
 def owned_by_caller(dh: DesiredHost) -> DesiredHost:

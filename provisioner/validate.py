@@ -74,11 +74,22 @@ def validate_text(text: str, path: str, sha: str = "", *, check_configs: bool = 
     cached = validation_cache.load(k) if k else None
     if cached is not None and not any(d.is_error and d.code == "schema" for d in cached):
         inv = build_inventory(data, spans, path, sha or hashlib.sha256(text.encode()).hexdigest())
-        return Validated(path, inv, cached)
+        return _with_documents(Validated(path, inv, cached))
     result = _validate(data, spans, text, path, sha, check_configs)
     if k:
         validation_cache.store(k, result.diagnostics)
-    return result
+    return _with_documents(result)
+
+
+def _with_documents(v: Validated) -> Validated:
+    """The documents' diagnostics, never memoized: their sources change without the inventory's text changing."""
+    if v.inventory is None or not any(i.documents for h in v.inventory.hosts for i in h.instances):
+        return v
+    from provisioner.rules.documents import check_documents
+
+    diags = [*v.diagnostics, *check_documents(v.inventory)]
+    diags.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+    return Validated(v.path, v.inventory, diags)
 
 
 def _validate(data: Any, spans: Any, text: str, path: str, sha: str, check_configs: bool) -> Validated:

@@ -106,7 +106,8 @@ def gather(t: Transport, desired: DesiredHost, *, become: bool = False, timeout:
     if user_managed:
         observed = replace(observed, managed_units=tuple(sorted({*observed.managed_units, *user_managed})))
     # contents only of files that differ, for their diffs: an unchanged fleet costs no second round trip
-    differ = [f.path for f in desired.files if (o := observed.files.get(f.path)) is not None and o.exists
+    differ = [f.path for f in desired.files if not f.seed and (o := observed.files.get(f.path)) is not None
+              and o.exists
               and o.kind is EntryKind.FILE and o.sha256 is not None and o.sha256 != sha256(f.content)]
     if differ:
         res = run_script(t, contents_script(differ, root, req.user, req.user_paths), become=become, timeout=timeout)

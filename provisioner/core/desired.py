@@ -12,6 +12,7 @@ class FileKind(enum.Enum):
     CONFIG = "config"
     ENV = "env"
     UNIT = "unit"
+    DOCUMENT = "document"  # a workspace document (render/documents.py)
     OTHER = "other"
 
 
@@ -34,6 +35,8 @@ class DesiredFile:
     mask_fields: frozenset[tuple[str, ...]] = frozenset()
     # inside the service user's tree: written, backed up and probed as that user (owner:group), never by root
     as_user: bool = False
+    # written only while absent: once there, whatever it holds is left alone (documents with `mode: seed`)
+    seed: bool = False
 
 
 @dataclass(frozen=True)

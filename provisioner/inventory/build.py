@@ -12,6 +12,7 @@ from provisioner.inventory.model import (
     DEFAULT_STOP_TIMEOUT,
     DedupeMount,
     DedupeSettings,
+    DocumentEntry,
     Host,
     InstallSettings,
     Instance,
@@ -147,7 +148,7 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
         for iname, iraw in (hraw.get("instances") or {}).items():
             ipath: DocPath = (*hpath, "instances", iname)
             merged, prov = layer([*inst_layers, (iraw or {}, ipath)])
-            instances.append(_instance(hname, iname, merged, prov, ipath, service, dedupe is not None))
+            instances.append(_instance(hname, iname, merged, prov, ipath, service, dedupe is not None, base_dir))
         root = hraw.get("root")
         hosts.append(
             Host(
@@ -190,6 +191,7 @@ def _instance(
     ipath: DocPath,
     service: ServiceSettings,
     dedupe_defined: bool,
+    base_dir: str = ".",
 ) -> Instance:
     profile = str(m.get("profile", name))
     home = service.home
@@ -219,10 +221,23 @@ def _instance(
         health_settle=float(health["settle"]) if "settle" in health else None,
         stop_timeout=int(m.get("stop_timeout", DEFAULT_STOP_TIMEOUT)),
         dedupe=bool(m.get("dedupe", dedupe_defined)),
+        documents=_documents(m.get("documents") or {}, base_dir),
         service=service,
         doc_path=ipath,
         provenance=prov,
     )
+
+
+def _documents(raw: dict[str, Any], base_dir: str) -> tuple[DocumentEntry, ...]:
+    """The merged `documents:` mapping as entries; null drops what a lower layer set. A string is a source."""
+    out = []
+    for target, v in sorted(raw.items()):
+        if v is None:
+            continue
+        spec = {"source": v} if isinstance(v, str) else v
+        out.append(DocumentEntry(target, _local_path(spec["source"], base_dir) or "", spec.get("mode", "enforce"),
+                                 int(spec.get("file_mode", "0644"), 8)))
+    return tuple(out)
 
 
 def _env_str(v: Any) -> str:

@@ -88,6 +88,16 @@ class DedupeSettings:
 
 
 @dataclass(frozen=True)
+class DocumentEntry:
+    """One `documents:` entry of an instance: a controller-side source landing at `target` in the workspace."""
+
+    target: str  # as written: a path relative to the workspace ("." is the workspace itself)
+    source: str  # absolute path on the controller
+    mode: str = "enforce"  # enforce | seed
+    file_mode: int = 0o644
+
+
+@dataclass(frozen=True)
 class Instance:
     host: str
     name: str
@@ -111,6 +121,7 @@ class Instance:
     health_channels: str = "probe"  # probe | readyz | ignore: what a healthy gateway requires of its channels
     health_settle: float | None = None  # seconds to watch /readyz after it is first ready; None: the playbook's
     stop_timeout: int = DEFAULT_STOP_TIMEOUT  # the unit's TimeoutStopSec
+    documents: tuple[DocumentEntry, ...] = ()  # workspace files (render/documents.py expands them)
     provenance: dict[tuple[str, ...], DocPath] = field(default_factory=dict, compare=False, repr=False)
 
     @property

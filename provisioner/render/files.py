@@ -23,6 +23,7 @@ from provisioner.core.desired import (
     Manager,
 )
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
+from provisioner.render.documents import desired_documents
 from provisioner.rules.secret_fields import credential_env, fields_for, masked_forms
 
 CONFIG_HEADER = (
@@ -277,6 +278,10 @@ def render_host(
                         secret_values=secret_values, reveal_keys=(
                             *sorted(set(inst.env) - credential_env(inst.config, creds)), "OPENCLAW_CONFIG_READONLY"))
         )
+        doc_files, doc_dirs = desired_documents(host.name, inst)
+        files += doc_files
+        for d in doc_dirs:
+            dirs.setdefault(d.path, d)
         if svc.manager is Manager.NONE:
             continue
         unit_path_ = unit_file_path(inst)

@@ -23,6 +23,7 @@ from provisioner.core.desired import DesiredHost, DesiredToken
 from provisioner.inventory.model import Inventory
 from provisioner.remote.connect import whole
 from provisioner.remote.scripts import (
+    backups,
     dedupe,
     gateway_env,
     locks,
@@ -182,6 +183,11 @@ def all_scripts() -> dict[str, str]:
         "readonly": gateway_env.readonly_script([(units[0], 18789), ("", 20789)]),
         "ensure_tokens": tokens.ensure_tokens_script([DesiredToken("gw-a", "main", f"{state}/gateway.auth.env",
                                                                    "openclaw", "openclaw")]),
+        "backup_create": backups.create_script([(i, f"/home/openclaw/.openclaw-provisioner/backups/{i.profile}.r1")
+                                                for i in host.instances], ("/opt/openclaw/current/bin/openclaw",)),
+        "backup_read": backups.read_archive_script("openclaw", "openclaw", "/home/openclaw/x/a.tar.gz"),
+        "backup_remove": backups.remove_dirs_script([("openclaw", "openclaw", "/home/openclaw/x")]),
+        "backup_prune": backups.prune_script(host.instances, 3),
         "show_token": tokens.show_token_script("openclaw", "openclaw", [f"{state}/gateway.auth.env",
                                                                         f"{state}/gateway.env"], "gw-a/main"),
     }
@@ -190,8 +196,8 @@ def all_scripts() -> dict[str, str]:
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, tokens, user_units,
-                          writes)
+                for m in (backups, dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, tokens,
+                          user_units, writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}
     source = inspect.getsource(all_scripts)

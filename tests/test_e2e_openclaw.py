@@ -7,8 +7,11 @@ four real gateways run as the units the tool wrote.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +300,62 @@ def test_status_shows_openclaws_findings_by_severity_and_check_and_all_of_them_i
         assert f"gw-1/main: doctor {sev} {check}: {message[:160]}" in table, r.stdout
     assert ("no findings" if not direct else f"{sum(1 for d in direct if d[0] == direct[0][0])} {direct[0][0]}") \
         in next(ln for ln in table if ln.startswith("gw-1") and " main " in ln)
+
+
+# --- backups (issue 15): OpenClaw's own archive of each instance, pulled to the controller ----------------------
+
+STATE_MARK = "/home/openclaw/.openclaw-main/notes/before-backup.txt"  # made in gw-1/main's state before the backup
+
+
+def test_backup_pulls_one_verified_archive_per_instance_and_keeps_the_newest(
+        fleet: Fleet, openclaw_install: OpenClawInstall) -> None:
+    """4 archives from 2 hosts x 2 instances, each accepted by `openclaw backup verify` on the controller, with
+    its size and sha256; files 0600 in 0700 directories; nothing left on the hosts; --keep 1 removed an older one."""
+    fleet.hosts["gw-1"].write_file(STATE_MARK, "made before the backup\n", mode=0o600, owner="openclaw:openclaw")
+    out = fleet.workdir / "backups"
+    older = out / "gw-2" / "rescue" / "older.tar.gz"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(b"an older archive")
+    os.utime(older, (1_000_000, 1_000_000))
+    t0 = time.monotonic()
+    r = fleet.provision("backup", fleet.write(fleet_doc()), "--out", str(out), "--keep", "1", "--json")
+    print(f"provision backup, 2 hosts x 2 instances: {time.monotonic() - t0:.1f} s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "openclaw-provisioner-backup/1" and doc["summary"]["ok"] == 4
+    assert {(a["host"], a["instance"]) for a in doc["archives"]} == {(h, i) for h in fleet.hosts for i in
+                                                                    ("main", "rescue")}
+    assert not older.exists()
+    assert [a["pruned"] for a in doc["archives"] if a["pruned"]] == [[str(older)]]
+    scratch = fleet.workdir / "verify-home"
+    scratch.mkdir(exist_ok=True)
+    env = openclaw_install.env(scratch, scratch / "state", scratch / "state" / "openclaw.json")
+    for a in doc["archives"]:
+        p = Path(a["path"])
+        assert p.parent == out / a["host"] / a["instance"]
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600 and stat.S_IMODE(p.parent.stat().st_mode) == 0o700
+        data = p.read_bytes()
+        assert len(data) == a["size"] and hashlib.sha256(data).hexdigest() == a["sha256"]
+        v = openclaw_install.run(["backup", "verify", str(p), "--json"], env, timeout=180)
+        assert v.returncode == 0 and first_json(v.stdout)["ok"] is True, v.stdout + v.stderr
+    for host in fleet.hosts.values():
+        assert host.run("ls -A /home/openclaw/.openclaw-provisioner/backups").stdout == ""  # pulled, then removed
+
+
+def test_pulling_an_archive_never_reads_what_the_service_user_links_or_plants_there(fleet: Fleet) -> None:
+    """The attack, as the service user on a real host: where an archive is to be read back, it plants a link to
+    /etc/shadow, a FIFO, or a hard link attempt. The pull (run as root, reading as the user) gives none of it."""
+    from provisioner.remote.scripts.backups import read_archive_script
+
+    host = fleet.hosts["gw-2"]
+    d = "/home/openclaw/.openclaw-provisioner/backups/main.attack"
+    host.run(f"mkdir -p {d} && ln -sf /etc/shadow {d}/link.tar.gz && mkfifo {d}/fifo.tar.gz", user="openclaw")
+    linked = host.run(f"ln /etc/shadow {d}/hard.tar.gz", user="openclaw", check=False)
+    names = ["link.tar.gz", "fifo.tar.gz"] + (["hard.tar.gz"] if linked.returncode == 0 else [])
+    for name in names:
+        t0 = time.monotonic()
+        r = host.run(["/bin/sh", "-s"], input=read_archive_script("openclaw", "openclaw", f"{d}/{name}"),
+                     check=False, text=False, timeout=60)
+        assert r.returncode != 0 and b"root:" not in r.stdout, (name, r.stdout[:200], r.stderr)
+        assert time.monotonic() - t0 < 30
+    host.run(f"rm -rf {d}", user="openclaw")

@@ -37,7 +37,7 @@ from provisioner.remote.scripts.openclaw_cli import (
     split_outputs,
 )
 from provisioner.remote.scripts.trust import USER_PREFIX, root_output, user_output
-from provisioner.remote.transport import Result
+from provisioner.remote.transport import Result, Sink
 from provisioner.render.files import env_quote
 
 USER, GROUP = "nobody", "nogroup"
@@ -352,9 +352,13 @@ class _Shell:
     def __init__(self, host: str) -> None:
         self.host = host
 
-    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:
         p = subprocess.run(["/bin/sh", "-c", cmd.shell()], input=stdin or b"", capture_output=True,
                            timeout=timeout, check=False)
+        if sink is not None:
+            sink.write(p.stdout)
+            return Result(p.returncode, b"", p.stderr)
         return Result(p.returncode, p.stdout, p.stderr)
 
 

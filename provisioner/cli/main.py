@@ -35,6 +35,9 @@ def handler(command: str) -> Handler:
     if command == "status":
         from provisioner.cli.status import cmd_status
         return cmd_status
+    if command == "backup":
+        from provisioner.cli.backup import cmd_backup
+        return cmd_backup
     if command == "unlock":
         from provisioner.cli.unlock import cmd_unlock
         return cmd_unlock

@@ -148,6 +148,15 @@ def build_parser() -> Parser:
     _forks(p)
     _common(p)
 
+    p = sub.add_parser("backup", help="OpenClaw's own verified backup of every instance, pulled to the controller")
+    p.add_argument("inventory")
+    p.add_argument("--out", default="openclaw-backups", metavar="DIR",
+                   help="where archives go: DIR/<host>/<instance>/ (default ./openclaw-backups; 0700, files 0600)")
+    p.add_argument("--keep", type=_positive, metavar="N",
+                   help="keep only the N newest archives of each instance in DIR (default: all)")
+    _forks(p)
+    _common(p)
+
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
     p.add_argument("inventory")
     p.add_argument("--force", action="store_true",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from provisioner.inventory.model import Host
 from provisioner.remote.command import Command, with_sudo
 from provisioner.remote.local import LocalTransport
-from provisioner.remote.transport import Result, Transport, TransportError
+from provisioner.remote.transport import Result, Sink, Transport, TransportError
 
 SockFactory = Callable[[str, int, float], socket.socket]
 
@@ -42,12 +42,14 @@ def transport_root(t: Transport) -> str:
     return getattr(t, "root", "") or ""
 
 
-def run_script(t: Transport, script: str, *, become: bool = False, timeout: float | None = None) -> Result:
-    """Send a generated sh script on stdin: its text (and any file contents in it) never reaches an argv."""
+def run_script(t: Transport, script: str, *, become: bool = False, timeout: float | None = None,
+               sink: Sink | None = None) -> Result:
+    """Send a generated sh script on stdin: its text (and any file contents in it) never reaches an argv. With a
+    `sink`, the script's stdout goes there as it arrives (see Transport.run)."""
     argv: tuple[str, ...] = ("/bin/sh", "-s")
     if become:
         argv = with_sudo(argv)
-    res = t.run(Command(*argv), stdin=whole(script).encode("utf-8"), timeout=timeout)
+    res = t.run(Command(*argv), stdin=whole(script).encode("utf-8"), timeout=timeout, sink=sink)
     if become and res.rc == 1 and not res.stdout and _SUDO_PASSWORD in res.stderr:
         raise BecomeError(t.host, f"sudo on {t.host} asks for a password and none can be given (the tool runs "
                           "sudo -n); allow the SSH user passwordless sudo (NOPASSWD) or connect as root")

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from provisioner.remote.command import Command
-from provisioner.remote.transport import ChannelError, CommandTimeout, HttpResponse, Result
+from provisioner.remote.transport import ChannelError, CommandTimeout, HttpResponse, Result, Sink
 
 
 class LocalTransport:
@@ -18,12 +18,16 @@ class LocalTransport:
         self.host = host
         self.root = os.path.abspath(root)
 
-    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:
         try:
             p = subprocess.run(["/bin/sh", "-c", cmd.shell()], input=stdin or b"", capture_output=True,
                                timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise CommandTimeout(self.host, f"command did not finish within {timeout:.0f} s") from exc
+        if sink is not None:
+            sink.write(p.stdout)
+            return Result(p.returncode, b"", p.stderr)
         return Result(p.returncode, p.stdout, p.stderr)
 
     def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:

@@ -6,6 +6,7 @@ The host key is judged by provisioner.remote.known_hosts before logging in; http
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import select
@@ -31,7 +32,7 @@ from provisioner.remote import http1
 from provisioner.remote.channel_eof import send_eof
 from provisioner.remote.command import Command
 from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
-from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result
+from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result, Sink
 
 SockFactory = Callable[[str, int, float], socket.socket]
 
@@ -171,8 +172,8 @@ class SSHTransport:
 
     # ---- commands ---------------------------------------------------------------------------------
 
-    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
-        """Run argv on the host (quoted by Command), feeding stdin; stdout and stderr read concurrently."""
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:  # see Transport.run
         limit = self.command_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         shown = _show(cmd)
@@ -180,7 +181,7 @@ class SSHTransport:
         try:
             try:
                 chan.exec_command(cmd.shell())
-                return self._pump(chan, shown, stdin, deadline, limit)
+                return self._pump(chan, shown, stdin, deadline, limit, sink)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 # the message names the command, never stdin: stdin is where secrets travel
                 raise ChannelError(self.host, f"connection broke while running {shown}: "
@@ -197,10 +198,10 @@ class SSHTransport:
                                           f"{e or type(e).__name__}") from None
 
     def _pump(self, chan: paramiko.Channel, shown: str, stdin: bytes | None, deadline: float,
-              limit: float) -> Result:
+              limit: float, sink: Sink | None = None) -> Result:
         # One loop moves all three streams: a command filling its stderr pipe while we wait on stdout (or
         # on sending stdin) would otherwise deadlock (paramiko #1778).
-        out, err = bytearray(), bytearray()
+        err, out = bytearray(), io.BytesIO()  # stdout, unless a sink takes it (a pulled archive, never held whole)
         pending = stdin or b""
         pos = 0
         if not pending:
@@ -208,7 +209,7 @@ class SSHTransport:
         wake = chan.fileno()  # readable while output is buffered, and forever after EOF or close
         while True:
             while chan.recv_ready():
-                out += chan.recv(_READ_CHUNK)
+                (out if sink is None else sink).write(chan.recv(_READ_CHUNK))
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(_READ_CHUNK)
             if pos < len(pending):
@@ -241,7 +242,7 @@ class SSHTransport:
         if chan.exit_status == -1 and not self._t.is_active():
             raise ChannelError(self.host, f"connection lost while running {shown}")
         # -1: the command died from a signal (paramiko ignores exit-signal) or sshd sent no status
-        return Result(rc=chan.exit_status, stdout=bytes(out), stderr=bytes(err))
+        return Result(rc=chan.exit_status, stdout=out.getvalue(), stderr=bytes(err))
 
     # ---- ports on the host ------------------------------------------------------------------------
 

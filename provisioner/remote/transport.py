@@ -63,14 +63,22 @@ class HttpResponse:
     body: bytes
 
 
+class Sink(Protocol):
+    """Where a command's stdout can go as it arrives (a file being written, with a running checksum)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 @runtime_checkable
 class Transport(Protocol):
     """One open connection to one host, reused for the whole run."""
 
     host: str
 
-    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
-        """Run argv on the host (quoted by Command), feeding stdin; stdout and stderr read concurrently."""
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:
+        """Run argv on the host (quoted by Command), feeding stdin; stdout and stderr read concurrently. With a
+        `sink`, stdout is written to it as it arrives (a pulled archive of any size) and Result.stdout is empty."""
         ...
 
     def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:

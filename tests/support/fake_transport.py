@@ -27,7 +27,7 @@ from provisioner.remote.command import Command
 from provisioner.remote.scripts.locks import CLEARED, LOCKED, UNLOCKED
 from provisioner.remote.scripts.systemd import SYSTEMCTL_OK
 from provisioner.remote.scripts.trust import USER_PREFIX
-from provisioner.remote.transport import HttpResponse, Result
+from provisioner.remote.transport import HttpResponse, Result, Sink
 
 # What marks each kind of script, tried in this order: the first that is found names the script's kind. A
 # lock script carries the script it runs under the lock (`lock_then`), and a write script may end with the
@@ -198,7 +198,8 @@ class FakeTransport:
 
     # -- the Transport protocol --
 
-    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None) -> Result:
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:
         script = (stdin or b"").decode("utf-8")
         kind = kind_of(script)
         self.events.append(kind)
@@ -217,6 +218,9 @@ class FakeTransport:
         else:
             raise TypeError(f"not an answer: {answer!r}")
         self.sent.append(Sent(kind, script, cmd.argv, timeout, res))
+        if sink is not None:  # as a real transport does: stdout goes to the sink, not into the result
+            sink.write(res.stdout)
+            return Result(res.rc, b"", res.stderr)
         return res
 
     def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:

@@ -133,10 +133,12 @@ def cli_env(inst: Instance) -> dict[str, str]:
 _PATHS = ("HOME", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH")  # under the stand-in root on a local host
 
 
-def user_cli_lines(inst: Instance, command: Sequence[str], args: Sequence[str], root: str = "") -> list[str]:
+def user_cli_lines(inst: Instance, command: Sequence[str], args: Sequence[str], root: str = "", *,
+                   after: Sequence[str] = ()) -> list[str]:
     """The user-side sub-script of one CLI call: env file as data, the instance's own variables, the CLI with its
-    output in a file this (user-side) shell opened, then at most CLI_OUTPUT_CAP bytes of it on stdout. After the
-    file's variables are in, nothing of the shell's own is read any more (not even `$R`): all literal words."""
+    output in a file this (user-side) shell opened, then at most CLI_OUTPUT_CAP bytes of it on stdout, then the
+    `after` lines (still as the user). After the file's variables are in, nothing of the shell's own is read any
+    more (not even `$R`): all literal words."""
     argv = [*command]
     if inst.profile.lower() != "default":
         argv += ["--profile", inst.profile]
@@ -153,6 +155,7 @@ def user_cli_lines(inst: Instance, command: Sequence[str], args: Sequence[str], 
         # a subshell: the files' variables cannot touch this script's own (o, rc, R, the PATH of head below)
         f'( eval "$ocp_tok"; eval "$ocp_env"; export {exports}; exec {run} ) >"$o" 2>&1 </dev/null || rc=$?',
         f'head -c {CLI_OUTPUT_CAP} -- "$o"',
+        *after,
         'exit "$rc"',
     ]
 

@@ -46,18 +46,20 @@ BACKUP_DIR = ".ocp-prev"  # beside a user-side file: its previous version (and `
 UNSAFE = "UNSAFE"  # stderr word of ocp_safe when a root-side path is not root's alone
 REFUSED = "REFUSED"  # stderr word of a write that found a link or another file where a directory must be
 
-# Defined once at the top of any script that needs them. `ocp_as USER GROUP`: run the script on stdin as USER.
+# Defined once at the top of any script that needs them. `ocp_as USER GROUP`: run the script on stdin as USER
+# (for at most $ocp_limit seconds if the script sets it, else USER_TIMEOUT: a backup of a large state takes longer).
 # `ocp_safe PATH...`: each existing PATH (the ancestors of a root-side target) is a directory owned by root and
 # writable by no one else, or a link whose resolved target's directories are; prints UNSAFE and fails otherwise.
 HELPERS = f"""ocp_as() {{
   ocp_d=$(mktemp -d) || return 1
   ocp_rc=0
   if [ -n "$R" ]; then /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?
-  else timeout -k 5 {USER_TIMEOUT} setpriv --reuid="$1" --regid="$2" --init-groups --no-new-privs --reset-env \\
-    -- /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?; fi
+  else timeout -k 5 "${{ocp_limit:-{USER_TIMEOUT}}}" setpriv --reuid="$1" --regid="$2" --init-groups \\
+    --no-new-privs --reset-env -- /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?; fi
   head -c {OUTPUT_CAP} -- "$ocp_d/o" | sed 's/^/{USER_PREFIX}/'
   if [ -s "$ocp_d/e" ]; then head -c 65536 -- "$ocp_d/e" | sed "s|^|as $1: |" >&2; fi
-  [ "$ocp_rc" != 124 ] || echo "as $1: timed out after {USER_TIMEOUT} s (a FIFO or a huge file in its tree?)" >&2
+  [ "$ocp_rc" != 124 ] || echo "as $1: timed out after ${{ocp_limit:-{USER_TIMEOUT}}} s (a FIFO or a huge file in its \\
+tree?)" >&2
   rm -rf -- "$ocp_d"
   return "$ocp_rc"
 }}

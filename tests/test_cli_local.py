@@ -101,6 +101,18 @@ def test_saved_plan_applies_exactly_and_refuses_after_drift(tmp_path: Path, prov
     assert cfg.read_text().endswith("// edit 2\n")
 
 
+def test_a_saved_plan_made_with_limit_applies_its_hosts_only(tmp_path: Path, provision: Provision) -> None:
+    """docs/scale.md's matrix job: `plan --limit GROUP --out` then `apply PLANFILE` without --limit."""
+    inv = _inv(tmp_path)
+    planfile = tmp_path / "a.plan"
+    assert provision("plan", str(inv), "--limit", "a", "--out", str(planfile)).returncode == 0
+    r = provision("apply", str(planfile))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "hosts/a/home/openclaw/.openclaw-main/openclaw.json").exists()
+    assert not (tmp_path / "hosts/b").exists()
+    assert provision("plan", str(inv), "--limit", "a", "--detailed-exitcode").returncode == 0
+
+
 def test_saved_plan_is_refused_when_the_inventory_changed(tmp_path: Path, provision: Provision) -> None:
     inv = _inv(tmp_path)
     planfile = tmp_path / "plan.json"

@@ -59,7 +59,7 @@ class Rollout:
         return [h.name for h in self.session.hosts if h.name in self.planned and self.planned[h.name].has_changes]
 
     def run(self) -> RolloutResult:
-        """Roll out batch by batch; every host of the session has a result at the end. The progress is closed."""
+        """Roll out batch by batch; every host of the plan has a result at the end. The progress is closed."""
         changing = self.changing()
         previous = signal.signal(signal.SIGINT, self.interrupt) \
             if threading.current_thread() is threading.main_thread() else None
@@ -134,12 +134,13 @@ class Rollout:
         return out
 
     def _add_untouched(self, result: RolloutResult) -> None:
-        """Hosts the rollout had nothing to do on: unchanged, or unreachable when they could not be planned."""
+        """Hosts the rollout had nothing to do on: unchanged, or unreachable when they could not be planned. A host
+        the plan does not cover (a saved plan made with --limit) is not part of this run and gets no result."""
         for h in self.session.hosts:
-            if h.name not in result.results:
-                hp = self.planned.get(h.name)
-                status = HostStatus.UNREACHABLE if hp and hp.error else HostStatus.UNCHANGED
-                result.results[h.name] = HostResult(h.name, status, self.planned[h.name].error or "no changes")
+            hp = self.planned.get(h.name)
+            if hp is not None and h.name not in result.results:
+                status = HostStatus.UNREACHABLE if hp.error else HostStatus.UNCHANGED
+                result.results[h.name] = HostResult(h.name, status, hp.error or "no changes")
 
     @staticmethod
     def _become(h: Host) -> bool:

@@ -7,16 +7,33 @@ exists on its host), so "at the same time" is proven, not hoped for: both hosts'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.lab.harness import Lab
+from tests.lab.hosts import LabHost
+from tests.support.cli import Provision
+from tests.support.lab_cli import LAB_ENV, install_standin
 from tests.test_faults_lab import Fleet, locked, wait_for
-from tests.test_faults_lab import fleet as fleet_fixture  # noqa: F401 - provides the `fleet` fixture
 
 pytestmark = pytest.mark.lab
 
 GATE = "/srv/ocp-ready-gate"
+
+
+@pytest.fixture()
+def fleet(lab: Lab, make_host: Callable[..., LabHost], inventory_writer: Callable[..., Path],
+          tmp_path: Path) -> Fleet:
+    """Two systemd hosts running the stand-in gateway, converged on a first revision (as tests/test_faults_lab)."""
+    hosts = {}
+    for name in ("gw1", "gw2"):
+        hosts[name] = make_host("systemd")
+        install_standin(hosts[name])
+    f = Fleet(lab, hosts, Provision(tmp_path, lab=lab, env=LAB_ENV), inventory_writer, tmp_path)
+    f.converge(f.inventory("r0"))
+    return f
 
 
 def _plan(fleet: Fleet, inv: str, out: Path, *limit: str) -> str:
@@ -25,7 +42,6 @@ def _plan(fleet: Fleet, inv: str, out: Path, *limit: str) -> str:
     return str(out)
 
 
-@pytest.mark.parametrize("fleet", [2], indirect=True)
 def test_disjoint_saved_plans_apply_at_once_and_an_overlapping_one_is_refused_by_the_host_lock(
         fleet: Fleet, tmp_path: Path) -> None:
     gw1, gw2 = fleet.hosts["gw1"], fleet.hosts["gw2"]

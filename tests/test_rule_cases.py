@@ -1,4 +1,5 @@
-"""Data-driven rule tests: every case file holds a failing inventory with its located diagnostics and a passing one."""
+"""Data-driven rule tests: every case file holds a failing inventory with its located diagnostics (the whole
+message, word for word) and a passing one."""
 
 from __future__ import annotations
 
@@ -34,13 +35,13 @@ def test_failing_inventory_reports_each_expected_diagnostic_at_its_line_and_colu
     for exp in data["fail"]["expect"]:
         sev = exp.get("severity", "error")
         match = [g for g in got
-                 if g[0] == exp["at"] and g[1] == sev and g[2] == exp["code"] and exp["contains"] in g[3]]
-        assert match, f"expected {sev} [{exp['code']}] at {exp['at']} containing {exp['contains']!r}; got:\n" + \
+                 if g[0] == exp["at"] and g[1] == sev and g[2] == exp["code"] and exp["message"] == g[3]]
+        assert match, f"expected {sev} [{exp['code']}] at {exp['at']}: {exp['message']!r}; got:\n" + \
             "\n".join(f"  {g[0]} {g[1]} [{g[2]}] {g[3]}" for g in got)
         assert all(m[4].path == path for m in match)
     # and nothing else: a diagnostic no expectation names is a rule firing where it should not
     extra = [g for g in got if not any(g[0] == e["at"] and g[1] == e.get("severity", "error") and g[2] == e["code"]
-                                       and e["contains"] in g[3] for e in data["fail"]["expect"])]
+                                       and e["message"] == g[3] for e in data["fail"]["expect"])]
     assert extra == [], "diagnostics no expectation names:\n" + "\n".join(f"  {g[0]} {g[1]} [{g[2]}] {g[3]}"
                                                                        for g in extra)
     if any(e.get("severity", "error") == "error" for e in data["fail"]["expect"]):

@@ -1,0 +1,36 @@
+"""Every diagnostic of an inventory, exactly: the inventories of tests/cases/inventory-diagnostics.yaml, each with
+all its located diagnostics word for word and in order (the schema's explanations of each kind of error, the
+isolation rules' edge cases). Found by mutation testing (`scripts/mutation rules`): the rule cases matched a
+fragment of one message each, and several explanations and rule branches had no fast test at all.
+
+README: "Every diagnostic has a file:line:col" and names its rule; `validate` explains each schema error in words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioner.validate import validate_text
+
+CASES: list[dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "cases" / "inventory-diagnostics.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCP_NO_VALIDATION_CACHE", "1")
+
+
+def test_case_names_are_unique() -> None:
+    names = [c["name"] for c in CASES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_an_inventory_gets_exactly_its_located_diagnostics(case: dict[str, Any]) -> None:
+    v = validate_text(case["inventory"], "i.yaml")
+    assert [f"{d.format()} [{d.code}]" for d in v.diagnostics] == case["diagnostics"]
+    assert v.ok is not any(" error: " in d for d in case["diagnostics"])

@@ -13,10 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
+from provisioner.core.diagnostics import Diagnostic
 from provisioner.validate import validate_text
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "cases" / "inventory-diagnostics.yaml").read_text(encoding="utf-8"))
+
+
+def _line(d: Diagnostic) -> str:
+    """A diagnostic as the case file spells it: as `validate` prints it, its rule, and the other places it names."""
+    also = " also at " + ", ".join(str(r) for r in d.related) if d.related else ""
+    return f"{d.format()} [{d.code}]{also}"
 
 
 @pytest.fixture(autouse=True)
@@ -32,5 +39,5 @@ def test_case_names_are_unique() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_an_inventory_gets_exactly_its_located_diagnostics(case: dict[str, Any]) -> None:
     v = validate_text(case["inventory"], "i.yaml")
-    assert [f"{d.format()} [{d.code}]" for d in v.diagnostics] == case["diagnostics"]
+    assert [_line(d) for d in v.diagnostics] == case["diagnostics"]
     assert v.ok is not any(" error: " in d for d in case["diagnostics"])

@@ -210,3 +210,20 @@ def test_preparing_a_schema_points_plugin_refs_at_their_own_defs_and_fixes_patte
         (("plug", "a"), 'plug.a: OpenClaw 9 expects an integer matching /[\\x00-\\x1f\\x7f-\\x9f]/; got a string '
                         '("\\u0001")'),
     ]
+
+
+def test_shipped_schema_versions_are_found_by_file_name_and_ordered_as_versions(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.rules import openclaw_schemas
+
+    for name in ("config.schema.2026.10.1.json", "config.schema.2026.9.6.json", "config.schema.2026.9.6-beta.1.json",
+                 "config.schema.2026.9.10.json", "other.json", "config.schema.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "config.schema.2027.1.1.json").mkdir()  # not a file
+    monkeypatch.setattr(openclaw_schemas, "_schema_dir", lambda: tmp_path)
+    assert openclaw_schemas.known_versions() == ("2026.9.6", "2026.9.6-beta.1", "2026.9.10", "2026.10.1")
+    assert openclaw_schemas.has_schema("2026.9.10")
+    for version in ("2027.1.1", "2026.9.7", "../2026.9.6", "2026.9.6/", ".2026.9.6", ""):
+        assert not openclaw_schemas.has_schema(version), version
+    monkeypatch.setattr(openclaw_schemas, "_schema_dir", lambda: tmp_path / "absent")
+    assert openclaw_schemas.known_versions() == ()

@@ -92,6 +92,8 @@ def test_the_fleet_wide_settings(inv: Inventory) -> None:
     assert (inv.path, inv.host("h2").name) == ("/inv/dir/i.yaml", "h2")
     with pytest.raises(KeyError):
         inv.host("nope")
+    assert (str(inv.span(("hosts", "h1"))), str(inv.span(("hosts", "h1"), key=True))) == ("/inv/dir/i.yaml:17:5",
+                                                                                      "/inv/dir/i.yaml:16:3")
 
 
 def test_hosts_layer_defaults_then_groups_then_their_own(inv: Inventory) -> None:
@@ -193,3 +195,29 @@ def test_paths_are_absolute_and_lexically_normal(path: str, home: str, want: str
                                                  ("Main", "-Main")])
 def test_the_default_profile_has_no_suffix(profile: str, suffix: str) -> None:
     assert profile_suffix(profile) == suffix
+
+
+@pytest.mark.parametrize(("instance", "mode", "token_file"), [
+    ("{port: 18789}", "token", "/home/openclaw/.openclaw-main/gateway.auth.env"),
+    ("{port: 18789, state_dir: /srv/s/}", "token", "/srv/s/gateway.auth.env"),
+    ("{port: 18789, config: {gateway: {auth: {mode: token}}}}", "token",
+     "/home/openclaw/.openclaw-main/gateway.auth.env"),
+    ("{port: 18789, config: {gateway: {auth: {mode: password}}}}", "password", None),
+    ("{port: 18789, config: {gateway: {auth: {mode: none}}}}", "none", None),
+    ("{port: 18789, config: {gateway: {auth: {token: t}}}}", "token", None),  # the inventory gives the token
+    ("{port: 18789, config: {gateway: {port: 18789}}}", "token", "/home/openclaw/.openclaw-main/gateway.auth.env"),
+    ("{port: 18789, secrets: {OPENCLAW_GATEWAY_TOKEN: {env: T}}}", "token", None),
+    ("{port: 18789, env: {OPENCLAW_GATEWAY_TOKEN: t}}", "token", None),
+])
+def test_the_gateway_token_is_made_on_the_host_unless_the_inventory_gives_one_or_none_is_used(
+        instance: str, mode: str, token_file: str | None) -> None:
+    v = validate_text(f"version: 1\nhosts: {{h: {{address: a, instances: {{main: {instance}}}}}}}\n", "i.yaml",
+                      check_configs=False)
+    assert v.inventory is not None, [d.format() for d in v.diagnostics]
+    (i,) = v.inventory.hosts[0].instances
+    assert (i.auth_mode, i.token_file, i.address) == (mode, token_file, "h/main")
+
+
+def test_a_secret_says_where_it_comes_from() -> None:
+    assert SecretRef(env="TOK").describe() == "env TOK"
+    assert SecretRef(file="/run/t").describe() == "file /run/t"

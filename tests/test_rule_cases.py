@@ -33,6 +33,7 @@ def test_failing_inventory_reports_each_expected_diagnostic_at_its_line_and_colu
     got = [(f"{d.span.line}:{d.span.col}" if d.span else "?", d.severity.value, d.code, d.message, d.span)
            for d in v.diagnostics]
     for exp in data["fail"]["expect"]:
+        assert "message" in exp, f"{case.name}: {exp}: give the whole message (message:), not a fragment"
         sev = exp.get("severity", "error")
         match = [g for g in got
                  if g[0] == exp["at"] and g[1] == sev and g[2] == exp["code"] and exp["message"] == g[3]]

@@ -90,7 +90,7 @@ def test_the_fleet_wide_settings(inv: Inventory) -> None:
                                         mount=DedupeMount("nfs", "nas:/c", ("ro", "vers=4"), "/etc/k"))
     assert inv.groups == {"g1": ("h1",), "g2": ("h1", "h2")}
     assert (inv.path, inv.host("h2").name) == ("/inv/dir/i.yaml", "h2")
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="^'nope'$"):
         inv.host("nope")
     assert (str(inv.span(("hosts", "h1"))), str(inv.span(("hosts", "h1"), key=True))) == ("/inv/dir/i.yaml:17:5",
                                                                                       "/inv/dir/i.yaml:16:3")

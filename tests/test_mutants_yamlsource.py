@@ -111,6 +111,9 @@ def _load(text: str) -> tuple[object, list[str]]:
       "'tag:yaml.org,2002:python/name:os.system' [yaml]"]),
     ("a: !!float x\n", {"a": None}, ["f.yaml:1:4: error: invalid value 'x': could not convert string to float: 'x' "
                                      "[yaml]"]),
+    ("a: !!float " + "x" * 60 + "\n", {"a": None},  # 60 characters are shown whole
+     ["f.yaml:1:4: error: invalid value " + repr("x" * 60) + ": could not convert string to float: '"
+      + "x" * 60 + "' [yaml]"]),
     ("a: !!float " + "x" * 70 + "\n", {"a": None},
      ["f.yaml:1:4: error: invalid value " + repr("x" * 57) + "...: could not convert string to float: '"
       + "x" * 70 + "' [yaml]"]),
@@ -128,7 +131,7 @@ def _load(text: str) -> tuple[object, list[str]]:
     ("a: 1\rb: [\r  1,\r  *x]\n", None, ["f.yaml:1:18: error: YAML syntax: found undefined alias [yaml]"]),
     ("a: 1\u2028b: *x\n", None, ["f.yaml:1:9: error: YAML syntax: found undefined alias [yaml]"]),
 ], ids=["non-string-keys", "complex-key", "merge-scalar", "merge-first-wins", "merge-after-own-key", "int64-max",
-        "int64-over", "python-tag", "bad-float", "long-bad-value-cut", "syntax-error", "end-of-stream", "cr-in-crlf",
+        "int64-over", "python-tag", "bad-float", "bad-value-of-60", "long-bad-value-cut", "syntax-error", "end-of-stream", "cr-in-crlf",
         "crlf", "u2028", "u0085", "lone-cr-syntax-error", "u2028-syntax-error"])
 def test_yaml_loads_to_data_or_located_errors(text: str, data: object, errors: list[str]) -> None:
     got, errs = _load(text)

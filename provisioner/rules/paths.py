@@ -72,11 +72,15 @@ def _unit_trouble(path: str) -> str | None:
 
 
 def _origin(c: Ctx, h: Host, i: Instance, key: str) -> SourceSpan | None:
-    """Where a path came from: its own setting, or else the service home a default one is derived from."""
+    """Where a path came from: its own setting, or else the service home a default one is derived from (the
+    host's, a group's (the last one listed wins, as in layering) or the defaults')."""
     if (key,) in i.provenance:
         return c.field(i, key)
-    for path in ((*h.doc_path, "service", "home"), ("defaults", "service", "home")):
-        span = c.at(path, key=False)
+    homes = [(*h.doc_path, "service", "home"), *(("groups", g, "vars", "service", "home") for g in reversed(h.groups)),
+             ("defaults", "service", "home")]
+    for path in homes:
+        # only a home written there: SpanTable.value would fall back to the enclosing node (the host itself)
+        span = c.inv.spans.values.get(path)
         if span is not None:
             return span
     return c.field(i, key)

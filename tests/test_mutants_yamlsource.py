@@ -65,7 +65,8 @@ HOSTILE_DIAGNOSTICS = {
     "recursive-merge": ["h.yaml:2:8: error: recursive alias: a node refers to itself [yaml]"],
     "sexagesimal-int-port": [f"h.yaml:2:50: error: {INT64}"],
     "shell-in-address": ["h.yaml:2:22: error: hosts.h.address: 'x; touch /tmp/pwned' is not valid: A host name or an "
-                         "IP address (letters, digits, '.', '-', ':', '%', '[', ']'). [schema]"],
+                         "IP address (letters, digits, '.', '-', ':', '%', '[', ']'); {n} and {name} are filled in "
+                         "only in a range host (gw-[01:40]). [schema]"],
     "two-documents": ["h.yaml:2:1: error: YAML syntax: but found another document [yaml]"],
     "unicode-line-separators": [f"h.yaml:1:17: error: duplicate key 'x' (first defined at line 1, column 12); {DUP}"],
 }

@@ -132,7 +132,8 @@ def _load(text: str) -> tuple[object, list[str]]:
     ("a: 1\rb: [\r  1,\r  *x]\n", None, ["f.yaml:1:18: error: YAML syntax: found undefined alias [yaml]"]),
     ("a: 1\u2028b: *x\n", None, ["f.yaml:1:9: error: YAML syntax: found undefined alias [yaml]"]),
 ], ids=["non-string-keys", "complex-key", "merge-scalar", "merge-first-wins", "merge-after-own-key", "int64-max",
-        "int64-over", "python-tag", "bad-float", "bad-value-of-60", "long-bad-value-cut", "syntax-error", "end-of-stream", "cr-in-crlf",
+        "int64-over", "python-tag", "bad-float", "bad-value-of-60",
+        "long-bad-value-cut", "syntax-error", "end-of-stream", "cr-in-crlf",
         "crlf", "u2028", "u0085", "lone-cr-syntax-error", "u2028-syntax-error"])
 def test_yaml_loads_to_data_or_located_errors(text: str, data: object, errors: list[str]) -> None:
     got, errs = _load(text)

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from provisioner.core.desired import DesiredHost
-from provisioner.core.diagnostics import Diagnostic, Severity
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 from provisioner.inventory.model import Host, Inventory
 from provisioner.inventory.select import LimitError, select
+from provisioner.remote.sshconfig import SSHConfigError, with_ssh_config
 from provisioner.render.documents import DocumentError
 from provisioner.render.files import SecretLookup, SecretMissing, controller_secrets, placeholder_secrets, render_host
 from provisioner.validate import validate_file
@@ -52,6 +53,11 @@ def open_session(path: str, limit: Sequence[str], *, placeholder: bool = False, 
     if not v.ok or v.inventory is None:
         return Opened(None, diags)
     inv = v.inventory
+    if not offline:
+        try:
+            inv = with_ssh_config(inv)
+        except SSHConfigError as exc:
+            return Opened(None, [*diags, Diagnostic(Severity.ERROR, str(exc), _config_file_span(inv), "ssh-config")])
     try:
         hosts, partial = select(inv, list(limit))
     except LimitError as exc:
@@ -64,6 +70,14 @@ def open_session(path: str, limit: Sequence[str], *, placeholder: bool = False, 
             if offline or h.connection == "local":
                 desired[h.name] = owned_by_caller(desired[h.name])
     return Opened(Session(inv, hosts, desired, partial), diags)
+
+
+def _config_file_span(inv: Inventory) -> SourceSpan | None:
+    """Where the inventory names an ssh config_file (the first place, if several)."""
+    for path in inv.spans.values:
+        if path[-2:] == ("ssh", "config_file"):
+            return inv.spans.values[path]
+    return None
 
 
 def secret_lookup(placeholder: bool) -> SecretLookup:

@@ -16,7 +16,8 @@ from provisioner.core.observed import ObservedHost
 from provisioner.core.policies import Manager
 from provisioner.inventory.model import Host, Inventory
 from provisioner.plan import plan_host
-from provisioner.remote.connect import SockFactory, open_transport, transport_root
+from provisioner.remote.connect import Note, SockFactory, open_transport, transport_root
+from provisioner.remote.jump import Jumps
 from provisioner.remote.transport import Transport, TransportError
 
 T = TypeVar("T")
@@ -29,20 +30,23 @@ class Fleet:
     """Open transports, one per host, reused by every stage of the run and closed at its end."""
 
     def __init__(self, inv: Inventory, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None,
-                 forks: int | None = None):
+                 forks: int | None = None, on_note: Note | None = None):
         self.inv = inv
         # the command line wins over the inventory, which wins over the default
         self.forks = forks or inv.forks or DEFAULT_FORKS
         self.offline_dir = offline_dir
         self.sock_factory = sock_factory
+        self.on_note = on_note  # connect retries are reported through it
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
+        self._jumps = Jumps(sock_factory)  # bastion connections, shared by the hosts behind each
 
     def transport(self, host: Host) -> Transport:
         with self._lock:
             t = self._transports.get(host.name)
         if t is None:
-            t = open_transport(host, offline_dir=self.offline_dir, sock_factory=self.sock_factory)
+            t = open_transport(host, inv=self.inv, offline_dir=self.offline_dir, sock_factory=self.sock_factory,
+                               jumps=self._jumps, on_note=self.on_note)
             with self._lock:
                 self._transports[host.name] = t
         return t
@@ -73,6 +77,7 @@ class Fleet:
         for t in ts:
             with contextlib.suppress(Exception):  # closing must not hide the run's real result
                 t.close()
+        self._jumps.close()  # after the hosts: their connections run over the bastions'
 
     def __enter__(self) -> Fleet:
         return self

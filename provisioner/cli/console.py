@@ -124,6 +124,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def note(host: str, msg: str) -> None:
+    """A host's passing news while commands run (a connect retry)."""
+    log(f"{host}: {msg}")
+
+
 def error(msg: str) -> None:
     """An error with no place in the inventory: `error: msg` on stderr, and in the JSON document's errors."""
     if _run is not None:

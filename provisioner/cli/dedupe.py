@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from provisioner.apply.fleet import Fleet
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, err_style, error, log, out_style
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, err_style, error, log, note, out_style
 from provisioner.cli.prepare import prepare
 from provisioner.dedupe.verify import Verification, dedupe_hosts, verify
 from provisioner.output.dedupe_view import render_verification, verification_json
@@ -18,7 +18,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     session = prepare(args, args.inventory, placeholder=True)
     if session is None:
         return EXIT_ERROR
-    with Fleet(session.inv, forks=args.forks) as fleet:
+    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
         v = run_verification(session, fleet)
     if v is None:
         error("no instance uses a dedupe directory (the inventory has no `dedupe:` section, or every "

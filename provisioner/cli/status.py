@@ -10,7 +10,7 @@ from provisioner.apply.auth import TokenUnavailable, read_token
 from provisioner.apply.doctor import DoctorReport, doctor_reports
 from provisioner.apply.fleet import Fleet
 from provisioner.apply.health import InstanceHealth, host_health
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log, out_style
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, log, note, out_style
 from provisioner.cli.prepare import prepare
 from provisioner.inventory.model import Host
 from provisioner.output.status_view import render_status, status_json
@@ -25,7 +25,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     inv = session.inv
     if args.show_token:
         return show_token(args, session)
-    with Fleet(inv, forks=args.forks) as fleet:
+    with Fleet(inv, forks=args.forks, on_note=note) as fleet:
         raw = fleet.each(session.hosts, lambda h: host_health(
             fleet.transport(h), session.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
             command=inv.openclaw.run_command if args.openclaw_status and h.connection == "ssh" else ()))
@@ -56,7 +56,7 @@ def show_token(args: argparse.Namespace, session: Session) -> int:
         log(f"--show-token {want}: no such HOST/INSTANCE in the inventory (with --limit applied)")
         return EXIT_ERROR
     host = session.inv.host(inst.host)
-    with Fleet(session.inv, forks=args.forks) as fleet:
+    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
         try:
             token = read_token(fleet.transport(host), inst, become=host.ssh.become and host.ssh.user != "root")
         except (TokenUnavailable, TransportError) as exc:

@@ -6,7 +6,7 @@ import argparse
 
 from provisioner.apply.fleet import Fleet
 from provisioner.apply.unlock import unlock_host
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, log
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, log, note
 from provisioner.cli.prepare import prepare
 
 
@@ -15,7 +15,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     session = prepare(args, args.inventory, placeholder=True)
     if session is None:
         return EXIT_ERROR
-    with Fleet(session.inv, forks=args.forks) as fleet:
+    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
         raw = fleet.each(session.hosts, lambda h: unlock_host(
             fleet.transport(h), become=h.ssh.become and h.ssh.user != "root", force=args.force))
     ok = True

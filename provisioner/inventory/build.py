@@ -124,12 +124,14 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
         layers_of.append((hraw, hpath))
 
         ssh_raw, _ = layer([(lay.get("ssh") or {}, (*at, "ssh")) for lay, at in layers_of])
-        ssh = SSHSettings(**ssh_raw)
+        ssh = SSHSettings(**{**ssh_raw, "proxy_jump": jump_hops(ssh_raw.get("proxy_jump")),
+                             "explicit": frozenset(ssh_raw)})
         ssh = SSHSettings(
             **{
                 **ssh.__dict__,
                 "identity_file": _local_path(ssh.identity_file, base_dir),
                 "known_hosts": _local_path(ssh.known_hosts, base_dir),
+                "config_file": _local_path(ssh.config_file, base_dir),
                 "host_key_policy": HostKeyPolicy(ssh.host_key_policy),
             }
         )
@@ -174,6 +176,15 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
         raw=data,
         forks=data.get("forks"),
     )
+
+
+def jump_hops(value: Any) -> tuple[str, ...]:
+    """proxy_jump as hops, first first: "b1,b2" and [b1, b2] alike; "none" (OpenSSH's word) is no bastion."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    hops = tuple(i.strip() for i in items)
+    return () if hops == ("none",) else hops
 
 
 def _local_path(p: str | None, base_dir: str) -> str | None:

@@ -36,6 +36,12 @@ class SSHSettings:
     become: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 300.0
+    proxy_jump: tuple[str, ...] = ()  # bastions, first hop first: inventory host names or [user@]host[:port]
+    proxy_command: str | None = None  # only from an ssh_config file (ProxyCommand), never from the inventory
+    config_file: str | None = None  # an OpenSSH client config to fill in what the inventory does not set
+    connect_retries: int = 2
+    keepalive: float = 3.0
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the keys the inventory itself set
 
 
 @dataclass(frozen=True)

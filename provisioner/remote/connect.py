@@ -1,40 +1,91 @@
-"""Open the right transport for a host and run the tool's sh scripts over it (sudo only where asked)."""
+"""Open the right transport for a host (through its bastions, with retries) and run the tool's sh scripts over it
+(sudo only where asked)."""
 
 from __future__ import annotations
 
 import os
-import socket
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from provisioner.inventory.model import Host
+from provisioner.inventory.hops import Hop, route, route_of_one
+from provisioner.inventory.model import Host, Inventory
 from provisioner.remote.command import Command, with_sudo
+from provisioner.remote.jump import Jumps
 from provisioner.remote.local import LocalTransport
-from provisioner.remote.transport import Result, Sink, Transport, TransportError
+from provisioner.remote.sockets import SockFactory
+from provisioner.remote.sshconfig import lookup
+from provisioner.remote.transport import ConnectError, Result, Sink, Transport, TransportError
 
-SockFactory = Callable[[str, int, float], socket.socket]
+if TYPE_CHECKING:
+    from provisioner.remote.ssh import SSHTransport
+
+__all__ = ["SockFactory", "open_transport", "run_script", "transport_root"]
 
 
-def open_transport(host: Host, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None) -> Transport:
+Note = Callable[[str, str], None]  # (host, message): how a retry is reported while the run goes on
+BACKOFF_CAP = 8.0
+
+
+def open_transport(host: Host, *, inv: Inventory | None = None, offline_dir: str | None = None,
+                   sock_factory: SockFactory | None = None, jumps: Jumps | None = None,
+                   on_note: Note | None = None) -> Transport:
+    """The host's transport: through its bastions (inv: where bastions named by host are found), retrying a
+    host that does not answer yet (refused, timed out, unreachable) with backoff, up to ssh.connect_retries times."""
     if offline_dir is not None:
         return LocalTransport(host.name, os.path.join(offline_dir, host.name))
     if host.connection == "local":
         assert host.root is not None
         return LocalTransport(host.name, host.root)
+    hops = route(inv, host, lookup) if inv is not None else [route_of_one(host)]
+    own = jumps is None and len(hops) > 1
+    pool = jumps if jumps is not None else Jumps(sock_factory)
+    attempts = 1 + host.ssh.connect_retries
+    for attempt in range(1, attempts + 1):
+        try:
+            t = _connect(host, hops, pool, sock_factory)
+            if own:
+                t.also_close(pool)
+            return t
+        except ConnectError as e:
+            if not e.retryable or attempt == attempts:
+                if own:
+                    pool.close()
+                raise
+            delay = min(2.0 ** (attempt - 1), BACKOFF_CAP)
+            if on_note is not None:
+                on_note(host.name, f"connect attempt {attempt} of {attempts} failed ({e.detail}); "
+                                   f"retrying in {delay:g} s")
+            time.sleep(delay)  # backoff: the host is rebooting or its sshd not up yet
+    raise AssertionError("unreachable")
+
+
+def _connect(host: Host, hops: list[Hop], jumps: Jumps, sock_factory: SockFactory | None) -> SSHTransport:
     from provisioner.remote.ssh import SSHTransport
 
-    assert host.address is not None
+    target = hops[-1]
+    sock = None
+    if len(hops) > 1:
+        sock = jumps.channel(hops[:-1], target.address, target.port, target.connect_timeout, for_host=host.name)
+    elif target.proxy_command:
+        sock = proxy_socket(target, host.name)
     return SSHTransport.connect(
-        host.name,
-        host.address,
-        port=host.ssh.port,
-        user=host.ssh.user,
-        identity_file=host.ssh.identity_file,
-        known_hosts=host.ssh.known_hosts,
-        host_key_policy=host.ssh.host_key_policy,
-        connect_timeout=host.ssh.connect_timeout,
-        command_timeout=host.ssh.command_timeout,
-        sock_factory=sock_factory,
-    )
+        host.name, target.address, port=target.port, user=target.user, identity_file=target.identity_file,
+        identity_explicit=target.identity_explicit, known_hosts=target.known_hosts,
+        host_key_policy=target.host_key_policy, connect_timeout=target.connect_timeout,
+        command_timeout=host.ssh.command_timeout, sock_factory=sock_factory, sock=sock, keepalive=target.keepalive)
+
+
+def proxy_socket(hop: Hop, for_host: str | None = None) -> Any:
+    """An ssh_config ProxyCommand's pipes as the socket to speak SSH over (paramiko runs the command)."""
+    from provisioner.remote.ssh import paramiko
+
+    assert hop.proxy_command is not None
+    try:
+        return paramiko.ProxyCommand(hop.proxy_command)
+    except (paramiko.SSHException, OSError) as e:
+        raise ConnectError(for_host or hop.label, f"ProxyCommand {hop.proxy_command!r} failed to start: {e}") \
+            from None
 
 
 def transport_root(t: Transport) -> str:

@@ -5,7 +5,6 @@ The host key is judged by provisioner.remote.known_hosts before logging in; http
 
 from __future__ import annotations
 
-import errno
 import io
 import logging
 import os
@@ -14,12 +13,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 # paramiko.config imports `invoke` (~0.12 s, it pulls in unittest.mock) only to run `Match exec` lines of
-# an OpenSSH config; this transport never reads one, so make that optional import fail fast.
+# an OpenSSH config; ssh_config files (remote/sshconfig.py) are read without that, so make the import fail fast.
 if "invoke" not in sys.modules:
     sys.modules["invoke"] = None  # type: ignore[assignment]
     import paramiko
@@ -29,12 +27,15 @@ else:
     import paramiko
 
 from provisioner.remote import http1
+from provisioner.remote.auth import authenticate, keys_to_offer
 from provisioner.remote.channel_eof import send_eof
 from provisioner.remote.command import Command
 from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
+from provisioner.remote.sockets import (
+    SockFactory,  # noqa: E402  (re-exported: tests and the lab use it from here)
+    open_socket,
+)
 from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result, Sink
-
-SockFactory = Callable[[str, int, float], socket.socket]
 
 _READ_CHUNK = 1 << 20
 # paramiko cuts every send to the peer's max packet size (32 KiB for OpenSSH) anyway
@@ -64,44 +65,6 @@ _PARAMIKO_LOG = "provisioner.remote.ssh.paramiko"
 logging.getLogger("provisioner.remote.ssh").addHandler(logging.NullHandler())
 
 
-def _open_socket(host: str, address: str, port: int, timeout: float,
-                 factory: SockFactory | None) -> socket.socket:
-    where = f"{address}:{port}"
-    try:
-        if factory is not None:
-            sock = factory(address, port, timeout)
-        else:
-            sock = socket.create_connection((address, port), timeout=timeout)
-    except ConnectionRefusedError:
-        raise ConnectError(host, f"connection refused by {where} (no sshd listening on that port?)") from None
-    except TimeoutError:
-        raise ConnectError(host, f"timed out after {timeout:g} s connecting to {where}") from None
-    except socket.gaierror as e:
-        raise ConnectError(host, f"cannot resolve {address}: {e.strerror}") from None
-    except OSError as e:
-        if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
-            raise ConnectError(host, f"{where} is unreachable ({e.strerror})") from None
-        raise ConnectError(host, f"cannot connect to {where}: {e.strerror or e}") from None
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        # paramiko never sets TCP_NODELAY; with Nagle plus the peer's delayed ACK every request/response
-        # on a reused connection waits ~40 ms (47 ms per command instead of 3.4 ms, lab-bench)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _load_identity(host: str, identity_file: str | None) -> paramiko.PKey:
-    if identity_file is None:
-        # agent and ~/.ssh keys are deliberately never used: which key logs in must be in the inventory
-        raise ConnectError(host, "no identity_file configured (the SSH agent and ~/.ssh keys are not used)")
-    path = os.path.expanduser(identity_file)
-    try:
-        return paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
-        raise ConnectError(host, f"identity file {path} is passphrase-protected (unsupported)") from None
-    except (OSError, paramiko.SSHException, ValueError) as e:
-        raise ConnectError(host, f"cannot load identity file {path}: {e}") from None
-
-
 class SSHTransport:
     """One authenticated SSH connection to one host; every run/http_get opens its own channel on it."""
 
@@ -117,6 +80,7 @@ class SSHTransport:
         self._sock = sock
         self._close_lock = threading.Lock()
         self._closed = False
+        self._also: list[Any] = []
 
     # ---- connecting -------------------------------------------------------------------------------
 
@@ -125,19 +89,34 @@ class SSHTransport:
                 identity_file: str | None, known_hosts: str | None,
                 host_key_policy: HostKeyPolicy | Literal["strict", "accept-new"] = HostKeyPolicy.STRICT,
                 connect_timeout: float = 10.0, command_timeout: float = 300.0,
-                sock_factory: SockFactory | None = None) -> SSHTransport:
+                sock_factory: SockFactory | None = None, sock: Any = None, identity_explicit: bool = True,
+                keepalive: float = 0.0) -> SSHTransport:
         """Open one connection, verify the host key (before authenticating) and log in with the key.
 
-        known_hosts None means ~/.ssh/known_hosts, as for ssh(1); ~/.ssh/config is never read.
+        known_hosts None means ~/.ssh/known_hosts, as for ssh(1). sock: an open socket-like object to speak SSH
+        over instead of a new TCP connection (a bastion's direct-tcpip channel, a ProxyCommand's pipes).
+        keepalive: seconds between SSH keepalives, and what TCP_USER_TIMEOUT is set from (0: neither).
         """
         try:
             policy = HostKeyPolicy(host_key_policy)  # a plain string, as from the inventory, works too
         except ValueError:
             raise ValueError(f"host_key_policy must be 'strict' or 'accept-new', not {host_key_policy!r}") from None
         kh_path = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
-        pkey = _load_identity(host, identity_file)
         known = known_keys(host, kh_path, address, port)
-        sock = _open_socket(host, address, port, connect_timeout, sock_factory)
+        keys, agent = keys_to_offer(host, identity_file, identity_explicit)
+        try:
+            if sock is None:
+                sock = open_socket(host, address, port, connect_timeout, sock_factory, keepalive)
+            return cls._handshake(host, address, port, user, sock, keys, known, kh_path, policy,
+                                  connect_timeout, command_timeout, keepalive, identity_file)
+        finally:
+            if agent is not None:  # agent keys have signed what they had to by now
+                agent.close()
+
+    @classmethod
+    def _handshake(cls, host: str, address: str, port: int, user: str, sock: Any, keys: list[paramiko.PKey],
+                   known: list[Any], kh_path: str, policy: HostKeyPolicy, connect_timeout: float,
+                   command_timeout: float, keepalive: float, identity_file: str | None) -> SSHTransport:
         t: paramiko.Transport | None = None
         try:
             t = paramiko.Transport(sock)
@@ -151,24 +130,31 @@ class SSHTransport:
                 t.start_client(timeout=connect_timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectError(host, f"SSH handshake with {address}:{port} failed: "
-                                         f"{e or type(e).__name__}") from None
+                                         f"{e or type(e).__name__}", retryable=True) from None
             verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), policy)
-            try:
-                t.auth_publickey(user, pkey)
-            except paramiko.BadAuthenticationType as e:
-                raise ConnectError(host, f"authentication failed for {user}@{address}:{port}: the server "
-                                         f"accepts only {', '.join(e.allowed_types)}") from None
-            except paramiko.AuthenticationException:
-                raise ConnectError(host, f"authentication failed for {user}@{address}:{port} with key "
-                                         f"{identity_file} (not in the user's authorized_keys?)") from None
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                raise ConnectError(host, f"authentication with {address}:{port} broke off: {e}") from None
+            authenticate(host, t, address, port, user, keys, identity_file)
+            if keepalive > 0:
+                t.set_keepalive(max(1, round(keepalive)))
         except BaseException:
             if t is not None:
                 t.close()
             sock.close()
             raise
         return cls(host, address, port, user, t, sock, command_timeout)
+
+    def open_forward(self, address: str, port: int, timeout: float, *, for_host: str) -> paramiko.Channel:
+        """A direct-tcpip channel from this host (a bastion) to address:port: a socket to speak SSH over."""
+        where = f"{address}:{port}"
+        self._check_open()
+        try:
+            return self._t.open_channel("direct-tcpip", dest_addr=(address, port), src_addr=("127.0.0.1", 0),
+                                        timeout=timeout)
+        except paramiko.ChannelException as e:
+            raise ConnectError(for_host, f"{self.host} could not connect to {where}: {e.text} ({e.code})",
+                               retryable=True) from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectError(for_host, f"{self.host} did not connect to {where} within {timeout:g} s: "
+                                         f"{e or type(e).__name__}", retryable=True) from None
 
     # ---- commands ---------------------------------------------------------------------------------
 
@@ -239,6 +225,8 @@ class SSHTransport:
                 chan.status_event.wait(nap)  # the pipe stays readable after EOF; wait for the exit status
             else:
                 select.select([wake], [], [], nap)
+            if not self._t.is_active():
+                break  # the link died (keepalives unanswered, TCP_USER_TIMEOUT): no exit status will come
         if chan.exit_status == -1 and not self._t.is_active():
             raise ChannelError(self.host, f"connection lost while running {shown}")
         # -1: the command died from a signal (paramiko ignores exit-signal) or sshd sent no status
@@ -315,9 +303,18 @@ class SSHTransport:
 
     @property
     def local_address(self) -> tuple[str, int]:
-        """Our end of the TCP connection (tells one connection from another)."""
+        """Our end of the TCP connection (tells one connection from another); ("", 0) through a bastion."""
+        if not isinstance(self._sock, socket.socket):
+            return ("", 0)
         addr = self._sock.getsockname()
         return (addr[0], addr[1])
+
+    def is_active(self) -> bool:
+        return not self._closed and self._t.is_active()
+
+    def also_close(self, thing: Any) -> None:
+        """Close `thing` (e.g. the bastions this connection runs over) when this transport closes."""
+        self._also.append(thing)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -332,6 +329,8 @@ class SSHTransport:
             self._closed = True
         self._t.close()
         self._sock.close()
+        for thing in self._also:
+            thing.close()
 
     def __enter__(self) -> SSHTransport:
         return self

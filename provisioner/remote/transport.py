@@ -25,7 +25,12 @@ class TransportError(Exception):
 
 
 class ConnectError(TransportError):
-    pass
+    """retryable: the host may answer a moment later (refused, timed out, unreachable, cut off in the
+    handshake: a host that is rebooting); never for keys, authentication or configuration."""
+
+    def __init__(self, host: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(host, message)
+        self.retryable = retryable
 
 
 class HostKeyError(ConnectError):

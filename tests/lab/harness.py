@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import base, cleanup, launch, netns, procs
@@ -27,6 +28,16 @@ TOOLS = ("ip", "unshare", "nsenter", "mount", "ssh-keygen", "systemd-nspawn", "d
 # network, see LabConfig.ssh_room)
 KINDS: dict[str, tuple[str, int, int]] = {"ssh": ("h", 10, 139), "systemd": ("n", 150, 99)}  # octets 11-149, 151-249
 READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Network:
+    """A /24 on a bridge of its own namespace, with no link to the control namespace: its hosts are reachable
+    only through a bastion attached to it (`Lab.attach`)."""
+
+    name: str
+    ns: str
+    subnet: str
 
 
 class LabError(RuntimeError):
@@ -164,7 +175,8 @@ class Lab:
         return self.add_hosts(kind, 1, bind_ro=bind_ro, no_shared=no_shared, names=[name] if name else None)[0]
 
     def add_hosts(self, kind: Kind, count: int, *, bind_ro: Mapping[str, str] | None = None,
-                  no_shared: bool = False, names: Sequence[str] | None = None) -> list[LabHost]:
+                  no_shared: bool = False, names: Sequence[str] | None = None,
+                  network: Network | None = None) -> list[LabHost]:
         """Start `count` hosts of `kind` in parallel and wait until all answer on port 22.
 
         kind "ssh": sshd as PID 1 of unshare'd namespaces (no systemd); "systemd": systemd-nspawn --boot.
@@ -183,7 +195,7 @@ class Lab:
                 if count + len(self.hosts) > 100:
                     cleanup.raise_neigh(self.cfg, count + len(self.hosts))
                 for i in range(count):
-                    spec = self._allocate(kind, names[i] if names else None, bind_ro or {}, not no_shared)
+                    spec = self._allocate(kind, names[i] if names else None, bind_ro or {}, not no_shared, network)
                     started.append(self._start(spec))
                 self._write_client_files()
             except BaseException:
@@ -232,8 +244,20 @@ class Lab:
                     '|| { cat "$log" >&2; exit 1; }', "-", mountpoint, log,
                     "sshfs", "-o", ",".join(opts), f"root@{server.address}:{remote}", mountpoint])
 
-    def _allocate(self, kind: Kind, name: str | None, bind_ro: Mapping[str, str], shared: bool
-                  ) -> launch.HostSpec:
+    def add_network(self, name: str, subnet: str) -> Network:
+        """A network of its own (bridge namespace `<prefix>net-<name>`, /24 `subnet`); removed by close()."""
+        net = Network(name, f"{self.cfg.prefix}net-{name}", subnet)
+        netns.ensure_bridge(net.ns)
+        return net
+
+    def attach(self, host: LabHost, net: Network) -> str:
+        """Give `host` a second interface on `net` (same last octet as its address): a bastion into it."""
+        address = f"{net.subnet}.{host.address.rsplit('.', 1)[1]}"
+        netns.attach(net.ns, host.netns, f"{host.veth}-{net.name}"[:15], f"e-{net.name}"[:15], address)
+        return address
+
+    def _allocate(self, kind: Kind, name: str | None, bind_ro: Mapping[str, str], shared: bool,
+                  network: Network | None = None) -> launch.HostSpec:
         letter, first, room = KINDS[kind]
         if kind == "ssh":  # a network larger than a /24 has room for more (LabConfig.ssh_room)
             room = self.cfg.ssh_room
@@ -255,17 +279,19 @@ class Lab:
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        return launch.HostSpec(name, kind, self.cfg.address(octet), d, shared, dict(bind_ro))
+        address = f"{network.subnet}.{octet}" if network else self.cfg.address(octet)
+        return launch.HostSpec(name, kind, address, d, shared, dict(bind_ro), network.ns if network else "")
 
     def _start(self, spec: launch.HostSpec) -> LabHost:
         cfg = self.cfg
         host = LabHost(name=spec.name, kind=spec.kind, address=spec.address, netns=spec.name,
                        veth=cfg.veth_name(spec.name), dir=spec.dir, key_path=cfg.client_key,
                        known_hosts_path=cfg.known_hosts, host_public_key="", shared=spec.shared,
-                       bind_ro=dict(spec.bind_ro))
+                       bind_ro=dict(spec.bind_ro), network=spec.bridge_ns)
         # in the table before anything is created: a failure below is cleaned up through it
         self.hosts[spec.name] = host
-        netns.add_host(cfg.ctl_ns, spec.name, host.veth, spec.address, cfg.network.prefixlen)
+        netns.add_host(spec.bridge_ns or cfg.ctl_ns, spec.name, host.veth, spec.address,
+                       24 if spec.bridge_ns else cfg.network.prefixlen)
         host.host_public_key = launch.prepare_upper(cfg, spec)
         popen = launch.start(cfg, spec)
         self._popens[spec.name] = popen
@@ -295,7 +321,9 @@ class Lab:
                 if procs.start_time(h.init_pid) is None:
                     raise LabError(f"{name} died while starting\n{self._log_tail(h)}")
                 try:
-                    with self.connect_socket(h.address, h.port, timeout=0.5) as s:
+                    # a host on a network of its own is asked from inside itself: nothing else reaches it
+                    where = h.netns if h.network else self.cfg.ctl_ns
+                    with netns.connect(where, h.address, h.port, timeout=0.5) as s:
                         if s.recv(64).startswith(b"SSH-"):
                             del pending[name]
                 except OSError:

@@ -50,6 +50,7 @@ class LabHost:
     alt_user: str = "lab"  # uid 1000, passwordless sudo
     shared: bool = True  # /srv/shared bound in
     bind_ro: dict[str, str] = field(default_factory=dict)  # host path -> path inside
+    network: str = ""  # "": on the control namespace's bridge; else the lab Network it alone is on
 
     # ---- commands ----------------------------------------------------------------------------------------
     def nsenter_argv(self, argv: Sequence[str], user: str | None = None) -> list[str]:
@@ -125,7 +126,7 @@ class LabHost:
                 "veth": self.veth, "dir": str(self.dir), "key_path": str(self.key_path),
                 "known_hosts_path": str(self.known_hosts_path), "host_public_key": self.host_public_key,
                 "init_pid": self.init_pid, "port": self.port, "user": self.user, "alt_user": self.alt_user,
-                "shared": self.shared, "bind_ro": dict(self.bind_ro)}
+                "shared": self.shared, "bind_ro": dict(self.bind_ro), "network": self.network}
 
     @classmethod
     def from_json(cls, d: Mapping[str, object]) -> LabHost:

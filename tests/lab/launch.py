@@ -37,6 +37,7 @@ class HostSpec:
     dir: Path
     shared: bool
     bind_ro: dict[str, str]
+    bridge_ns: str = ""  # the namespace whose bridge eth0 plugs into; "" for the control namespace
 
 
 def prepare_upper(cfg: LabConfig, spec: HostSpec) -> str:

@@ -50,13 +50,29 @@ def add_host(ctl: str, ns: str, veth: str, address: str, prefixlen: int = 24) ->
     delete(ctl, ns, veth)
     ip("netns", "add", ns)
     ip("-n", ns, "link", "set", "lo", "up")
+    attach(ctl, ns, veth, "eth0", address)
+
+
+def ensure_bridge(ns: str) -> None:
+    """A namespace holding only a bridge, with no address: a network that the control namespace has no link to
+    (hosts on it are reached through a bastion attached to it, or not at all)."""
+    if exists(ns):
+        return
+    ip("netns", "add", ns)
+    ip("-n", ns, "link", "set", "lo", "up")
+    ip("-n", ns, "link", "add", BRIDGE, "type", "bridge")
+    ip("-n", ns, "link", "set", BRIDGE, "up")
+
+
+def attach(bridge_ns: str, ns: str, veth: str, ifname: str, address: str, prefixlen: int = 24) -> None:
+    """Interface `ifname` with `address`/prefixlen in `ns`, plugged through `veth` into the bridge of `bridge_ns`."""
     # The MAC follows from the address: a host re-created on a reused address (fresh hosts come and go)
     # then matches the ARP caches of the other namespaces, instead of stalling connections for seconds.
     mac = "02:00:" + ":".join(f"{int(b):02x}" for b in address.split("."))
-    ip("-n", ctl, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns, "address", mac)
-    ip("-n", ctl, "link", "set", veth, "master", BRIDGE, "up")
-    ip("-n", ns, "addr", "add", f"{address}/{prefixlen}", "dev", "eth0")
-    ip("-n", ns, "link", "set", "eth0", "up")
+    ip("-n", bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", ifname, "netns", ns, "address", mac)
+    ip("-n", bridge_ns, "link", "set", veth, "master", BRIDGE, "up")
+    ip("-n", ns, "addr", "add", f"{address}/{prefixlen}", "dev", ifname)
+    ip("-n", ns, "link", "set", ifname, "up")
 
 
 def delete(ctl: str, ns: str, veth: str | None = None) -> None:

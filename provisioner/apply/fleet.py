@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +31,17 @@ class Fleet:
     """Open transports, one per host, reused by every stage of the run and closed at its end."""
 
     def __init__(self, inv: Inventory, *, offline_dir: str | None = None, sock_factory: SockFactory | None = None,
-                 forks: int | None = None, on_note: Note | None = None):
+                 forks: int | None = None, connect_timeout: float | None = None, on_note: Note | None = None):
         self.inv = inv
         # the command line wins over the inventory, which wins over the default
         self.forks = forks or inv.forks or DEFAULT_FORKS
         self.offline_dir = offline_dir
         self.sock_factory = sock_factory
         self.on_note = on_note  # connect retries are reported through it
+        if connect_timeout:  # --connect-timeout: over every host's and bastion's own
+            inv = dataclasses.replace(inv, hosts=tuple(_timed(h, connect_timeout) for h in inv.hosts))
+            self.inv = inv
+        self.connect_timeout = connect_timeout
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
         self._jumps = Jumps(sock_factory)  # bastion connections, shared by the hosts behind each
@@ -45,6 +50,8 @@ class Fleet:
         with self._lock:
             t = self._transports.get(host.name)
         if t is None:
+            if self.connect_timeout:
+                host = _timed(host, self.connect_timeout)
             t = open_transport(host, inv=self.inv, offline_dir=self.offline_dir, sock_factory=self.sock_factory,
                                jumps=self._jumps, on_note=self.on_note)
             with self._lock:
@@ -112,6 +119,10 @@ def make_plan(fleet: Fleet, hosts: list[Host], desired: dict[str, DesiredHost],
         hosts=tuple(host_plans),
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
+
+
+def _timed(host: Host, seconds: float) -> Host:
+    return dataclasses.replace(host, ssh=dataclasses.replace(host.ssh, connect_timeout=seconds))
 
 
 def _describe(exc: BaseException) -> str:

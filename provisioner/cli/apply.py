@@ -64,7 +64,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if playbook is None:
         return EXIT_ERROR
     revision = f"inventory {session.inv.sha256[:12]}"
-    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
+    with Fleet(session.inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         plan = saved or make_plan(args, session, fleet)
         if not args.json:
             sys.stdout.write(render_plan(plan, out_style(args)))

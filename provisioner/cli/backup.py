@@ -9,7 +9,7 @@ from pathlib import Path
 
 from provisioner.apply.backups import Backup, backup_command, backup_host, private_dir
 from provisioner.apply.fleet import Fleet
-from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, out_style
+from provisioner.cli.console import EXIT_ERROR, EXIT_OK, emit_json, note, out_style
 from provisioner.cli.prepare import prepare
 from provisioner.output.backup_view import backup_json, render_backups
 from provisioner.output.progress import ApplyProgress
@@ -22,7 +22,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     out = private_dir(Path(args.out).expanduser().absolute())
     command = backup_command(session.inv)
     say = ApplyProgress(live=False, quiet=False)
-    with Fleet(session.inv, forks=args.forks) as fleet:
+    with Fleet(session.inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         raw = fleet.each(session.hosts, lambda h: backup_host(
             fleet.transport(h), h, command, out, args.keep, say, become=h.ssh.become and h.ssh.user != "root"))
     rows: list[Backup] = []

@@ -18,7 +18,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     session = prepare(args, args.inventory, placeholder=True)
     if session is None:
         return EXIT_ERROR
-    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
+    with Fleet(session.inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         v = run_verification(session, fleet)
     if v is None:
         error("no instance uses a dedupe directory (the inventory has no `dedupe:` section, or every "

@@ -82,6 +82,18 @@ def _positive(text: str) -> int:
 def _forks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--forks", type=_positive, metavar="N",
                    help="hosts worked on at once (default: the inventory's `forks`, else 64)")
+    p.add_argument("--connect-timeout", type=_seconds, metavar="SECONDS",
+                   help="per attempt to connect to a host (over the inventory's ssh.connect_timeout, default 10)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 600 seconds, not {text}")
+    return value
 
 
 def build_parser() -> Parser:

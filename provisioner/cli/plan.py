@@ -50,7 +50,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     session = prepare(args, args.inventory, offline=bool(args.offline), placeholder=bool(args.offline))
     if session is None:
         return EXIT_ERROR
-    with Fleet(session.inv, offline_dir=args.offline, forks=args.forks, on_note=note) as fleet:
+    with Fleet(session.inv, offline_dir=args.offline, forks=args.forks, connect_timeout=args.connect_timeout,
+               on_note=note) as fleet:
         plan = make_plan(args, session, fleet)
     if args.offline:
         plan = offline_causes(plan)

@@ -25,7 +25,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     inv = session.inv
     if args.show_token:
         return show_token(args, session)
-    with Fleet(inv, forks=args.forks, on_note=note) as fleet:
+    with Fleet(inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         raw = fleet.each(session.hosts, lambda h: host_health(
             fleet.transport(h), session.desired[h.name], become=h.ssh.become and h.ssh.user != "root", host=h,
             command=inv.openclaw.run_command if args.openclaw_status and h.connection == "ssh" else ()))
@@ -56,7 +56,7 @@ def show_token(args: argparse.Namespace, session: Session) -> int:
         log(f"--show-token {want}: no such HOST/INSTANCE in the inventory (with --limit applied)")
         return EXIT_ERROR
     host = session.inv.host(inst.host)
-    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
+    with Fleet(session.inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         try:
             token = read_token(fleet.transport(host), inst, become=host.ssh.become and host.ssh.user != "root")
         except (TokenUnavailable, TransportError) as exc:

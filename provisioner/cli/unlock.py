@@ -15,7 +15,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     session = prepare(args, args.inventory, placeholder=True)
     if session is None:
         return EXIT_ERROR
-    with Fleet(session.inv, forks=args.forks, on_note=note) as fleet:
+    with Fleet(session.inv, forks=args.forks, connect_timeout=args.connect_timeout, on_note=note) as fleet:
         raw = fleet.each(session.hosts, lambda h: unlock_host(
             fleet.transport(h), become=h.ssh.become and h.ssh.user != "root", force=args.force))
     ok = True

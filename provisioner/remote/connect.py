@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provisioner.inventory.hops import Hop, route, route_of_one
 from provisioner.inventory.model import Host, Inventory
 from provisioner.remote.command import Command, with_sudo
-from provisioner.remote.jump import Jumps
+from provisioner.remote.jump import Jumps, proxy_socket
 from provisioner.remote.local import LocalTransport
 from provisioner.remote.sockets import SockFactory
 from provisioner.remote.sshconfig import lookup
@@ -74,18 +74,6 @@ def _connect(host: Host, hops: list[Hop], jumps: Jumps, sock_factory: SockFactor
         identity_explicit=target.identity_explicit, known_hosts=target.known_hosts,
         host_key_policy=target.host_key_policy, connect_timeout=target.connect_timeout,
         command_timeout=host.ssh.command_timeout, sock_factory=sock_factory, sock=sock, keepalive=target.keepalive)
-
-
-def proxy_socket(hop: Hop, for_host: str | None = None) -> Any:
-    """An ssh_config ProxyCommand's pipes as the socket to speak SSH over (paramiko runs the command)."""
-    from provisioner.remote.ssh import paramiko
-
-    assert hop.proxy_command is not None
-    try:
-        return paramiko.ProxyCommand(hop.proxy_command)
-    except (paramiko.SSHException, OSError) as e:
-        raise ConnectError(for_host or hop.label, f"ProxyCommand {hop.proxy_command!r} failed to start: {e}") \
-            from None
 
 
 def transport_root(t: Transport) -> str:

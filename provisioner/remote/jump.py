@@ -61,7 +61,6 @@ class Jumps:
             return entry.transport
 
     def _connect(self, chain: Sequence[Hop], for_host: str) -> Any:
-        from provisioner.remote.connect import proxy_socket
         from provisioner.remote.ssh import SSHTransport
 
         hop = chain[-1]
@@ -94,3 +93,15 @@ def _for(e: TransportError, host: str) -> TransportError:
     if isinstance(e, ConnectError) and isinstance(err, ConnectError):
         err.retryable = e.retryable
     return err
+
+
+def proxy_socket(hop: Hop, for_host: str | None = None) -> Any:
+    """An ssh_config ProxyCommand's pipes as the socket to speak SSH over (paramiko runs the command)."""
+    from provisioner.remote.ssh import paramiko
+
+    assert hop.proxy_command is not None
+    try:
+        return paramiko.ProxyCommand(hop.proxy_command)
+    except (paramiko.SSHException, OSError) as e:
+        raise ConnectError(for_host or hop.label, f"ProxyCommand {hop.proxy_command!r} failed to start: {e}") \
+            from None

@@ -31,6 +31,7 @@ from provisioner.remote.auth import authenticate, keys_to_offer
 from provisioner.remote.channel_eof import send_eof
 from provisioner.remote.command import Command
 from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
+from provisioner.remote.offers import CIPHERS, MACS
 from provisioner.remote.sockets import (
     SockFactory,  # noqa: E402  (re-exported: tests and the lab use it from here)
     open_socket,
@@ -49,14 +50,6 @@ _SEND_POLL = 0.005
 _WAKE_POLL = 0.05
 _CMD_IN_MESSAGE = 160
 
-# What the handshake offers, most preferred first; only these, whatever paramiko's defaults add. Key exchange
-# keeps paramiko's order: the post-quantum hybrid mlkem768x25519 and curve25519 first (both done in C, ~0.1 ms),
-# the finite-field groups last (25-75 ms of pure-Python CPU per connection, only for servers without the others).
-# Ciphers: the AEAD AES-GCM modes first (one C call per packet; no separate MAC for paramiko to compute and
-# compare byte by byte in Python), then AES-CTR; CBC modes and 3DES are not offered. MACs (for CTR only):
-# encrypt-then-MAC first, SHA-2 only; hmac-sha1 and hmac-md5 are not offered.
-_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr")
-_MACS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512")
 
 # paramiko logs an ERROR for every refused direct-tcpip channel, which health checks cause on purpose; with
 # no logging configured Python's last-resort handler would print those on stderr. paramiko logs under our
@@ -124,13 +117,16 @@ class SSHTransport:
             t.banner_timeout = t.handshake_timeout = t.auth_timeout = connect_timeout
             opts = t.get_security_options()
             opts.key_types = key_types_to_prefer([k for k in known if k.marker is None], opts.key_types)
-            opts.ciphers = [c for c in _CIPHERS if c in opts.ciphers]
-            opts.digests = [m for m in _MACS if m in opts.digests]
+            opts.ciphers = [c for c in CIPHERS if c in opts.ciphers]
+            opts.digests = [m for m in MACS if m in opts.digests]
             try:
                 t.start_client(timeout=connect_timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectError(host, f"SSH handshake with {address}:{port} failed: "
                                          f"{e or type(e).__name__}", retryable=True) from None
+            if t.host_key is None:  # start_client returns without a word when its timeout passes mid-handshake
+                raise ConnectError(host, f"SSH handshake with {address}:{port} did not finish within "
+                                         f"{connect_timeout:g} s", retryable=True)
             verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), policy)
             authenticate(host, t, address, port, user, keys, identity_file)
             if keepalive > 0:
@@ -228,7 +224,10 @@ class SSHTransport:
             if not self._t.is_active():
                 break  # the link died (keepalives unanswered, TCP_USER_TIMEOUT): no exit status will come
         if chan.exit_status == -1 and not self._t.is_active():
-            raise ChannelError(self.host, f"connection lost while running {shown}")
+            why = self._t.get_exception()
+            raise ChannelError(self.host, f"connection lost while running {shown}"
+                                          + (f": {why or type(why).__name__} (the link stopped answering)"
+                                             if why is not None else ""))
         # -1: the command died from a signal (paramiko ignores exit-signal) or sshd sent no status
         return Result(rc=chan.exit_status, stdout=out.getvalue(), stderr=bytes(err))
 

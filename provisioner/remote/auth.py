@@ -21,8 +21,12 @@ def keys_to_offer(host: str, identity_file: str | None, explicit: bool) -> tuple
     if explicit:
         return [_load_identity(host, identity_file)], None
     keys = []
+    unusable = None  # the default key, when it cannot be loaded (a passphrase): the agent may still log in
     if identity_file and os.path.exists(os.path.expanduser(identity_file)):
-        keys.append(_load_identity(host, identity_file))
+        try:
+            keys.append(_load_identity(host, identity_file))
+        except ConnectError as e:
+            unusable = e
     agent = None
     if os.environ.get("SSH_AUTH_SOCK"):
         try:
@@ -33,6 +37,8 @@ def keys_to_offer(host: str, identity_file: str | None, explicit: bool) -> tuple
     if not keys:
         if agent is not None:
             agent.close()
+        if unusable is not None:
+            raise unusable
         raise ConnectError(host, f"no key to log in with: no identity_file set, {identity_file or 'no default key'} "
                                  "does not exist, and no ssh-agent with keys (SSH_AUTH_SOCK)")
     return keys, agent

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.core.desired import DesiredHost
+from provisioner.core.desired import DesiredHost, FileKind
 from provisioner.inventory.model import SecretRef
-from provisioner.render.files import render_inventory
+from provisioner.render.files import SecretMissing, controller_secrets, render_inventory
 from provisioner.rules.secret_fields import fields_for
 from provisioner.validate import validate_file
 
@@ -67,3 +67,64 @@ def test_every_host_renders_to_its_expected_bytes(case: Path) -> None:
     expected = case.with_suffix(".expected").read_text()
     assert got == expected, "render differs from " + case.with_suffix(".expected").name + ":\n" + "".join(
         difflib.unified_diff(expected.splitlines(True), got.splitlines(True), "expected", "rendered"))
+
+
+# --- where secret values come from ---------------------------------------------------------------------------
+
+SECRET_INV = """\
+version: 1
+openclaw: {version: "2026.9.6"}
+defaults:
+  service: {manager: none}
+hosts:
+  a:
+    address: 192.0.2.1
+    instances:
+      main: {port: 18789, secrets: {OPENCLAW_GATEWAY_TOKEN: SOURCE}}
+"""
+
+
+def _env_file(tmp_path: Path, source: str, environ: dict[str, str]) -> bytes:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(SECRET_INV.replace("SOURCE", source))
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    (host,) = render_inventory(v.inventory, controller_secrets(environ)).values()
+    return next(f.content for f in host.files if f.kind is FileKind.ENV)
+
+
+@pytest.mark.parametrize(("source", "value"), [
+    ("{env: TOK}", '"from-env"'),
+    ("{file: tok.crlf}", '"from \\"file\\""'),  # the final newline (\r\n too) is not part of the value
+    ("{file: ~/tok.home}", '"from home"'),  # ~ is the controller user's home
+])
+def test_a_secret_s_value_comes_from_the_controller_s_environment_or_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, value: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home/tok.home").write_text("from home\n\n")
+    (tmp_path / "tok.crlf").write_bytes(b'from "file"\r\n')
+    assert _env_file(tmp_path, source, {"TOK": "from-env"}).endswith(f"OPENCLAW_GATEWAY_TOKEN={value}\n".encode())
+
+
+@pytest.mark.parametrize(("source", "why"), [
+    ("{env: UNSET}", "comes from env UNSET, but environment variable UNSET is not set in the controller's "
+                     "environment"),
+    ("{file: missing}", "comes from file missing, but the file missing does not exist"),
+    ("{file: adir}", "comes from file adir, but adir is a directory, not a file"),
+    ("{file: empty}", "comes from file empty, but the file empty is empty"),
+    ("{file: latin1}", "comes from file latin1, but the file latin1 is not UTF-8 text"),
+    ("{file: loop}", "comes from file loop, but the file loop cannot be read: Too many levels of symbolic links"),
+])
+def test_a_secret_that_cannot_be_had_names_its_instance_its_source_and_the_real_cause(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, why: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "empty").write_text("\n")
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(SecretMissing) as exc:
+        _env_file(tmp_path, source, {})
+    assert str(exc.value) == f"a/main: secret OPENCLAW_GATEWAY_TOKEN {why}"
+    assert (exc.value.instance.address, exc.value.name) == ("a/main", "OPENCLAW_GATEWAY_TOKEN")

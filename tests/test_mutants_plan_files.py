@@ -303,3 +303,15 @@ def test_a_host_config_that_does_not_parse_is_not_shown(old: bytes) -> None:
         "--- /srv/oc/openclaw.json (on host)\n+++ /srv/oc/openclaw.json (planned)\n@@ -1 +1 @@\n"
         "-(the file on the host does not parse as JSON5: not shown, it may hold credentials)\n"
         '+{"gateway": {"auth": {"token": "<redacted> (changed)"}}}\n')
+
+
+def test_a_plan_of_files_only_leaves_the_release_alone() -> None:
+    """`manage_services=False` (manager none, or a local directory standing for a host): no install, no switch,
+    no downgrade error."""
+    from provisioner.core.desired import DesiredRelease
+
+    obs = ObservedHost("h", releases={"2026.9.9": "openclaw=2026.9.9 node=24.21.0"}, current_release="2026.9.9")
+    desired = DesiredHost("h", "oc", "/srv/oc", (), (), (), DesiredRelease("/opt/oc", "2026.9.6", "24.21.0", "push"))
+    assert plan_host(desired, obs, manage_services=False) == plan_host(DesiredHost("h", "oc", "/srv/oc", (), (), ()),
+                                                                       obs)
+    assert plan_host(desired, obs).error is not None  # the same host, planned with its services: a downgrade

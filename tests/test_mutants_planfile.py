@@ -115,7 +115,10 @@ def test_a_bad_plan_file_is_refused_with_the_reason(text: str, error: str) -> No
     ('  {"format": "openclaw-provisioner-plan/1"}', True),
     ('{"x": "openclaw-provisioner-plan/1"}', True),
     ("version: 1  # openclaw-provisioner-plan/1", False),  # an inventory that names the format is not a plan
-    ("{" + " " * 4096 + '"openclaw-provisioner-plan/1"', False),
+    # the format is looked for in the first 4 KiB only (a plan file starts with it: sorted keys, "created_at" and
+    # "digest_key_id" before it); an inventory naming it further down is not a plan
+    ("{" + " " * (4095 - len("openclaw-provisioner-plan/1")) + "openclaw-provisioner-plan/1", True),
+    ("{" + " " * (4096 - len("openclaw-provisioner-plan/1")) + "openclaw-provisioner-plan/1", False),
 ])
 def test_a_plan_file_is_told_from_an_inventory(text: str, plan: bool) -> None:
     assert looks_like_plan(text) is plan

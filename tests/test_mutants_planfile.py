@@ -34,7 +34,7 @@ def _key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 UPDATE = Change("a", "main", "/etc/x", Action.UPDATE, "drifted", "fp-old", "fp-new", "-x\n+y\n", cause="drift")
 NOOP = Change("a", "main", "/etc/y", Action.NOOP, "up to date", "fp-y", "fp-y", kind=ChangeKind.FILE)
-NOOP_D = Change("d", "main", "/etc/y", Action.NOOP, "up to date", "fp-y", "fp-y")
+NOOP_D = Change("d", "main", "/srv/y", Action.NOOP, "up to date", "fp-y", "fp-y", kind=ChangeKind.DIR)
 STOP = Change("a", None, "u.service", Action.STOP, "left", "unit:x", "unit:removed", kind=ChangeKind.SERVICE)
 REFUSE = Change("b", "main", "/etc/z", Action.REFUSE, "a link", "symlink", "fp-z", kind=ChangeKind.DIR)
 PLAN = Plan("inv.yaml", "ab" * 32, (HostPlan("a", (UPDATE, NOOP, STOP)), HostPlan("b", (REFUSE,), locked_by="pid 9"),
@@ -64,7 +64,7 @@ def test_a_plan_as_json_has_every_field_and_counts_by_action_and_host_state() ->
              "unchanged": []},
             {"host": "c", "error": "unreachable", "locked_by": None, "changes": [], "unchanged": []},
             {"host": "d", "error": None, "locked_by": None, "changes": [],
-             "unchanged": [{"instance": "main", "kind": "file", "target": "/etc/y", "fingerprint": "fp-y"}]},
+             "unchanged": [{"instance": "main", "kind": "dir", "target": "/srv/y", "fingerprint": "fp-y"}]},
         ],
     }
     quiet = Plan("inv.yaml", "0" * 64, (HostPlan("d", (NOOP,)),))
@@ -91,9 +91,10 @@ def test_a_plan_file_of_an_older_version_still_loads() -> None:
     old = {"format": "openclaw-provisioner-plan/1", "inventory": {"path": "i", "sha256": "s"},
            "hosts": [{"host": "a", "changes": [{"host": "a", "instance": None, "target": "/x", "action": "create",
                                                 "reason": "r", "before": "absent", "after": "f", "kind": "file"}],
-                      "unchanged": ["not a mapping: skipped"]}]}
+                      "unchanged": ["not a mapping: skipped"]},
+                     {"host": "b", "changes": []}]}  # before plan files listed what was up to date
     assert loads(json.dumps(old)) == SavedPlan("i", "s", (HostPlan("a", (
-        Change("a", None, "/x", Action.CREATE, "r", "absent", "f"),)),), "", None)
+        Change("a", None, "/x", Action.CREATE, "r", "absent", "f"),)), HostPlan("b", ())), "", None)
 
 
 @pytest.mark.parametrize(("text", "error"), [

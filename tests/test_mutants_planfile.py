@@ -193,3 +193,21 @@ def test_what_the_deployed_render_managed_and_the_new_one_does_not_is_stopped() 
     ]
     assert [c.reason for c in removals("gone", None, ManagedHost({"gw-main.service": "main"}, ("main",)))] == [
         "host gone is no longer in the inventory: apply does not touch it, so stop and remove main by hand"]
+
+
+def test_a_plan_file_is_indented_json_with_sorted_keys_counting_each_action() -> None:
+    """Stable bytes for the same plan: a saved plan can be diffed and reviewed (docs/ci.md keeps it as an artifact)."""
+    two = Plan("inv.yaml", "ab", (HostPlan("a", (UPDATE, UPDATE)),), created_at="t")
+    change = ('{\n          "action": "update",\n          "after": "fp-new",\n          "before": "fp-old",\n'
+              '          "cause": "drift",\n          "diff": "-x\\n+y\\n",\n          "host": "a",\n'
+              '          "instance": "main",\n          "kind": "file",\n          "reason": "drifted",\n'
+              '          "target": "/etc/x"\n        }')
+    assert dumps(two) == (
+        '{\n  "changes_pending": true,\n  "created_at": "t",\n'
+        f'  "digest_key_id": "{digests.key_id()}",\n'
+        '  "format": "openclaw-provisioner-plan/1",\n  "hosts": [\n    {\n      "changes": [\n'
+        f'        {change},\n        {change}\n      ],\n'
+        '      "error": null,\n      "host": "a",\n      "locked_by": null,\n      "unchanged": []\n    }\n  ],\n'
+        '  "inventory": {\n    "path": "inv.yaml",\n    "sha256": "ab"\n  },\n'
+        '  "summary": {\n    "hosts": 1,\n    "hosts_changing": 1,\n    "hosts_failed": 0,\n    "hosts_refused": 0,\n'
+        '    "update": 2\n  }\n}\n')

@@ -3,10 +3,11 @@ fingerprints, and the masked diff a plan shows. Found by mutation testing (`scri
 tests checked the actions of a few changes, so a wrong reason, fingerprint, cause or masking rule went unnoticed
 (the CLI tests that show them are left out of mutation runs).
 
-README, "Plan": each change says what and why (created, content differs and why: the inventory, a hand edit on
-the host or both; mode/owner), a link or a FIFO where a file belongs is refused, not followed; secrets never
-appear in a diff (`<redacted>`, `(changed)` when the value changed); units restart only when one of their files
-changed and start when stopped."""
+README, "Rollouts": a file's change says whether the inventory changed it, the host's file was edited since the
+last apply (drift), or both (`cause`); "Who is trusted": a link or a FIFO where a managed file or directory
+belongs, or a directory of the service user's tree owned by someone else, is a refusal; "Inventory": secrets are
+masked in every plan and diff (`<redacted>`, `(changed)` when the value changed). Units restart only when one of
+their files changed, and start when stopped."""
 
 from __future__ import annotations
 

@@ -2,21 +2,25 @@
 Found by mutation testing (`scripts/mutation render`): the fast tests looked at a few lines of each file, so a
 changed mode, owner, quoting rule, unit setting or the order of the mount unit went unnoticed.
 
-README, "What it writes": per instance the OpenClaw config (0600, the service user's), its env file (0600, the
-only place a secret value goes) and a systemd unit (system unit root's 0644, a systemd-user unit in the user's
-home, written as the user; none with `manager: none`); the shared claim directory's mount unit first; a pinned
-release under the install prefix. Each case under tests/cases/render/ is an inventory and, next to it, the exact
+README, "Inventory": per instance the OpenClaw config, the env file (mode 0600, the only place secrets go, from
+the controller's environment or a file) and the unit `openclaw-gateway-<profile>.service` (a systemd-user unit in
+`~<service user>/.config/systemd/user/`; none with `manager: none`); "Installing OpenClaw itself": units run the
+pinned release under the install prefix. The shared claim directory's mount unit comes first. Each case under tests/cases/render/ is an inventory and, next to it, the exact
 render of every host (`<case>.expected`), which this test compares byte for byte."""
 
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 import pytest
 
 from provisioner.core.desired import DesiredHost, FileKind
-from provisioner.inventory.model import SecretRef
+from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
+from provisioner.dedupe.mountunit import render_mount_unit
+from provisioner.inventory.model import DedupeMount, DedupeSettings, SecretRef
+from provisioner.render import files
 from provisioner.render.files import SecretMissing, controller_secrets, render_inventory
 from provisioner.rules.secret_fields import fields_for
 from provisioner.validate import validate_file
@@ -97,6 +101,8 @@ def _env_file(tmp_path: Path, source: str, environ: dict[str, str]) -> bytes:
     ("{env: TOK}", '"from-env"'),
     ("{file: tok.crlf}", '"from \\"file\\""'),  # the final newline (\r\n too) is not part of the value
     ("{file: ~/tok.home}", '"from home"'),  # ~ is the controller user's home
+    ("{file: tok.space}", '"ends in a space "'),  # only the final newline goes, not other white space
+    ("{file: tok.x}", '"ends in X"'),
 ])
 def test_a_secret_s_value_comes_from_the_controller_s_environment_or_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, value: str) -> None:
@@ -105,6 +111,8 @@ def test_a_secret_s_value_comes_from_the_controller_s_environment_or_file(
     (tmp_path / "home").mkdir()
     (tmp_path / "home/tok.home").write_text("from home\n\n")
     (tmp_path / "tok.crlf").write_bytes(b'from "file"\r\n')
+    (tmp_path / "tok.space").write_text("ends in a space \n")
+    (tmp_path / "tok.x").write_text("ends in X\n")
     assert _env_file(tmp_path, source, {"TOK": "from-env"}).endswith(f"OPENCLAW_GATEWAY_TOKEN={value}\n".encode())
 
 
@@ -128,3 +136,41 @@ def test_a_secret_that_cannot_be_had_names_its_instance_its_source_and_the_real_
         _env_file(tmp_path, source, {})
     assert str(exc.value) == f"a/main: secret OPENCLAW_GATEWAY_TOKEN {why}"
     assert (exc.value.instance.address, exc.value.name) == ("a/main", "OPENCLAW_GATEWAY_TOKEN")
+
+
+def test_by_default_secrets_come_from_the_controller_s_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCP_TEST_TOKEN", "from-os-environ")
+    assert controller_secrets()(SecretRef(env="OCP_TEST_TOKEN")) == "from-os-environ"
+
+
+@pytest.mark.parametrize(("error", "why"), [
+    (PermissionError(13, "Permission denied"), f"the file /k cannot be read by uid {os.getuid()} (permission denied)"),
+    (OSError(5, "Input/output error"), "the file /k cannot be read: Input/output error"),
+    (OSError("no errno"), "the file /k cannot be read: no errno"),
+])
+def test_a_secret_file_that_cannot_be_read_says_why(monkeypatch: pytest.MonkeyPatch, error: OSError, why: str) -> None:
+    """Causes root cannot provoke on a real file here (root reads a 0000 file), raised by open itself."""
+    def refuse(*a: object, **kw: object) -> None:
+        raise error
+
+    monkeypatch.setattr(files, "open", refuse, raising=False)
+    with pytest.raises(files.SecretUnavailable) as exc:
+        controller_secrets({})(SecretRef(file="/k"))
+    assert str(exc.value) == why
+
+
+# --- the claim directory's mount unit ------------------------------------------------------------------------
+
+def test_a_bind_mount_unit_is_local_and_every_value_keeps_its_percent_signs() -> None:
+    dd = DedupeSettings("/srv/claim%d", mount=DedupeMount("bind", "/data/50%/claim", ("ro", "ro")))
+    assert render_mount_unit(dd).decode() == (
+        "# Managed by openclaw-provisioner: the shared inbound-dedupe claim directory of the HA gateways.\n"
+        "[Unit]\nDescription=OpenClaw inbound-dedupe claim directory (bind)\n\n"
+        "[Mount]\nWhat=/data/50%%/claim\nWhere=/srv/claim%%d\nType=none\nOptions=ro,bind\nDirectoryMode=0755\n\n"
+        "[Install]\nWantedBy=local-fs.target\n")
+
+
+def test_a_finding_without_a_place_in_the_inventory_is_said_to_be_about_the_inventory() -> None:
+    d = Diagnostic(Severity.WARNING, "no hosts", None)
+    assert d.format() == "<inventory>: warning: no hosts"
+    assert Diagnostic(Severity.ERROR, "bad", SourceSpan("i.yaml", 3, 7)).format() == "i.yaml:3:7: error: bad"

@@ -316,3 +316,21 @@ def test_a_plan_of_files_only_leaves_the_release_alone() -> None:
     assert plan_host(desired, obs, manage_services=False) == plan_host(DesiredHost("h", "oc", "/srv/oc", (), (), ()),
                                                                        obs)
     assert plan_host(desired, obs).error is not None  # the same host, planned with its services: a downgrade
+
+
+def test_a_credential_inside_another_is_masked_as_part_of_the_longer_one() -> None:
+    """Longest first, whatever their order as text: else the shorter one's mask would leave the rest of the longer
+    one readable (`a-<redacted>-b`)."""
+    f = _file(b"", secret_values=("tok-1", "a-tok-1-b", "b-2", "b-2-long"), mask_fields=fields_for("2026.9.6"))
+    old, new = b'{"x": "a-tok-1-b b-2-long", "n": 1}\n', b'{"x": "a-tok-1-b b-2-long", "n": 2}\n'
+    assert file_diff(CFG, old, new, f).splitlines()[-2:] == [
+        '-{"x": "<redacted> <redacted>", "n": 1}', '+{"x": "<redacted> <redacted>", "n": 2}']
+
+
+@pytest.mark.parametrize(("found", "kind"), [
+    ("regular file", EntryKind.FILE), ("regular empty file", EntryKind.FILE), ("directory", EntryKind.DIRECTORY),
+    ("symbolic link", EntryKind.SYMLINK), ("fifo", EntryKind.OTHER), ("socket", EntryKind.OTHER),
+    ("character special file", EntryKind.OTHER),
+])
+def test_what_stat_calls_an_entry_is_the_kind_the_plan_acts_on(found: str, kind: EntryKind) -> None:
+    assert ObservedFile.kind_of(found) is kind

@@ -5,8 +5,10 @@ changed mode, owner, quoting rule, unit setting or the order of the mount unit w
 README, "Inventory": per instance the OpenClaw config, the env file (mode 0600, the only place secrets go, from
 the controller's environment or a file) and the unit `openclaw-gateway-<profile>.service` (a systemd-user unit in
 `~<service user>/.config/systemd/user/`; none with `manager: none`); "Installing OpenClaw itself": units run the
-pinned release under the install prefix. The shared claim directory's mount unit comes first. Each case under tests/cases/render/ is an inventory and, next to it, the exact
-render of every host (`<case>.expected`), which this test compares byte for byte."""
+pinned release under the install prefix. The shared claim directory's mount unit comes first.
+
+Each case under tests/cases/render/ is an inventory and, next to it, the exact render of every host
+(`<case>.expected`), which this test compares byte for byte."""
 
 from __future__ import annotations
 

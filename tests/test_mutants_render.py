@@ -176,3 +176,15 @@ def test_a_finding_without_a_place_in_the_inventory_is_said_to_be_about_the_inve
     d = Diagnostic(Severity.WARNING, "no hosts", None)
     assert d.format() == "<inventory>: warning: no hosts"
     assert Diagnostic(Severity.ERROR, "bad", SourceSpan("i.yaml", 3, 7)).format() == "i.yaml:3:7: error: bad"
+
+
+def test_compiled_templates_are_kept_in_the_controller_s_own_cache(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept under the controller's cache dir, 0700; a cache that cannot be made only costs the compile time."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "deep" / "cache"))
+    assert files._jinja_cache().directory == str(tmp_path / "deep/cache/openclaw-provisioner/jinja")
+    assert (tmp_path / "deep/cache/openclaw-provisioner/jinja").stat().st_mode & 0o777 == 0o700
+    assert files._jinja_cache() is not None  # made before: used again
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")
+    assert files._jinja_cache() is None

@@ -215,9 +215,16 @@ def test_a_unit_s_change(desired: DesiredService, seen: ObservedService | None, 
     obs = ObservedHost("h", files={CFG: seen_file}, services={U: seen} if seen else {},
                        pending_restart=(U,) if pending else ())
     hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (_file(),), (), (desired,)), obs)
-    got = [(c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value)
+    got = [(c.host, c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value)
            for c in hp.changes if c.kind.value == "service"]
-    assert got == ([("main", U, *change, "service")] if change else [])
+    assert got == ([("h", "main", U, *change, "service")] if change else [])
+
+
+@pytest.mark.parametrize("first", [_svc(enabled=False), _svc(manager=Manager.NONE)], ids=["disabled", "manager-none"])
+def test_a_unit_left_alone_does_not_hide_the_next_one(first: DesiredService) -> None:
+    second = DesiredService("h", "ops", "ops.service", Manager.SYSTEMD, "oc", 1, ())
+    hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (), (), (first, second)), ObservedHost("h"))
+    assert [(c.target, c.action.value, c.reason) for c in hp.changes] == [("ops.service", "start", "unit is unknown")]
 
 
 def test_restart_names_every_changed_file_of_the_unit_and_only_those() -> None:

@@ -242,10 +242,11 @@ def test_a_unit_that_left_the_inventory_is_stopped_and_the_service_user_made() -
                                  U: ObservedService(U, "loaded", "active", "enabled")}, lock_holder="pid 7")
     hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (), (), (_svc(),)), obs)
     assert hp.locked_by == "pid 7"
-    assert [(c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value) for c in hp.changes] == [
-        (None, "oc", "create-user", "service user oc does not exist", None, None, "user"),
-        (None, "openclaw-gateway-old.service", "stop", "instance is no longer in the inventory: stop and disable it "
-         "(its state directory is kept)", "unit:loaded/active/enabled", "unit:removed", "service"),
+    assert [(c.host, c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value)
+            for c in hp.changes] == [
+        ("h", None, "oc", "create-user", "service user oc does not exist", None, None, "user"),
+        ("h", None, "openclaw-gateway-old.service", "stop", "instance is no longer in the inventory: stop and "
+         "disable it (its state directory is kept)", "unit:loaded/active/enabled", "unit:removed", "service"),
     ]
     # with services left alone (plan of files only), neither the unit nor the one that left are touched
     hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (), (), (_svc(),)), obs, manage_services=False)

@@ -116,11 +116,12 @@ def test_a_file_s_change(seen: ObservedFile | None, applied: str | None, change:
     assert c.diff == diff
 
 
-def test_a_file_without_a_known_digest_has_an_unknown_content_fingerprint() -> None:
-    seen = ObservedFile(CFG, True, None, 0o600, "oc", "oc", None, "regular file", EntryKind.FILE)
+def test_a_file_without_a_known_digest_or_mode_has_an_unknown_content_fingerprint() -> None:
+    seen = ObservedFile(CFG, True, None, None, "oc", "oc", None, "regular file", EntryKind.FILE)
     (c,) = plan_host(DesiredHost("h", "oc", "/srv/oc", (_file(),), (), ()),
                      ObservedHost("h", files={CFG: seen})).changes
-    assert (c.action.value, c.before, c.cause) == ("update", "content:unknown mode:0600 owner:oc:oc", "unknown")
+    assert (c.action.value, c.before, c.cause) == ("update", "content:unknown mode:0000 owner:oc:oc", "unknown")
+    assert c.reason == CAUSES["unknown"] + "; mode 0000 -> 0600"
 
 
 D = "/srv/oc/state"
@@ -165,9 +166,17 @@ WANT = "dir mode:0700 owner:oc:oc"
 def test_a_directory_s_change(desired: DesiredDir, seen: ObservedFile | None, change: tuple | None) -> None:
     hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (), (desired,), ()),
                    ObservedHost("h", dirs={desired.path: seen} if seen else {}))
-    got = [(c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value, c.cause)
+    got = [(c.host, c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value, c.cause)
            for c in hp.changes]
-    assert got == ([(desired.instance, desired.path, *change, "dir", "")] if change else [])
+    assert got == ([("h", desired.instance, desired.path, *change, "dir", "")] if change else [])
+
+
+def test_a_directory_left_alone_does_not_hide_the_next_one() -> None:
+    seen = ObservedFile("/etc/oc", True, None, 0o750, "adm", "adm", found="directory", kind=EntryKind.DIRECTORY)
+    dirs = (DesiredDir("h", None, "/etc/oc", 0o755, "root", "root", ensure_only=True),
+            DesiredDir("h", "main", D, 0o700, "oc", "oc"))
+    hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (), dirs, ()), ObservedHost("h", dirs={"/etc/oc": seen}))
+    assert [(c.target, c.action.value) for c in hp.changes] == [(D, "create")]
 
 
 U = "openclaw-gateway.service"

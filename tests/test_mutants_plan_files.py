@@ -354,3 +354,16 @@ def test_a_credential_inside_another_is_masked_as_part_of_the_longer_one() -> No
 ])
 def test_what_stat_calls_an_entry_is_the_kind_the_plan_acts_on(found: str, kind: EntryKind) -> None:
     assert ObservedFile.kind_of(found) is kind
+
+
+def test_every_file_of_a_host_gets_its_own_change_in_order() -> None:
+    """An up-to-date or refused file does not end the host's plan: each file after it is planned too."""
+    def f(path: str) -> DesiredFile:
+        return DesiredFile("h", "main", path, NEW, 0o600, "oc", "oc", FileKind.OTHER)
+
+    seen = {"/a": ObservedFile("/a", True, sha256(NEW), 0o600, "oc", "oc", NEW, "regular file", EntryKind.FILE),
+            "/b": ObservedFile("/b", True, None, 0o777, "root", "root", None, "fifo", EntryKind.OTHER)}
+    hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (f("/a"), f("/b"), f("/c"), f("/a2")), (), ()),
+                   ObservedHost("h", files=seen))
+    assert [(c.target, c.action.value) for c in hp.changes] == [("/a", "no-op"), ("/b", "refuse"), ("/c", "create"),
+                                                                ("/a2", "create")]

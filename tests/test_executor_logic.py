@@ -22,6 +22,7 @@ from provisioner.core.desired import DesiredHost
 from provisioner.core.observed import EntryKind, ObservedFile, ObservedHost, ObservedService
 from provisioner.plan import plan_host, sha256
 from provisioner.remote.command import q
+from provisioner.remote.scripts.gateway_exec import GATEWAY_EXEC
 from provisioner.remote.scripts.probe import parse_probe
 from provisioner.remote.transport import Transport
 from provisioner.render.files import render_host
@@ -97,7 +98,8 @@ def test_the_plan_updates_the_stale_files_and_restarts_the_unit(tmp_path: Path) 
     _, planned, fake = _world(tmp_path)
     assert isinstance(fake, Transport)
     got = {(c.target, c.action) for c in planned.changes}
-    assert got == {(CONFIG, Action.NOOP), (ENV, Action.UPDATE), (UNIT_FILE, Action.UPDATE), (UNIT, Action.RESTART)}
+    assert got == {(CONFIG, Action.NOOP), (ENV, Action.UPDATE), (UNIT_FILE, Action.UPDATE), (UNIT, Action.RESTART),
+                   (GATEWAY_EXEC, Action.NOOP)}
 
 
 def test_the_fake_probe_output_reads_back_as_the_same_facts(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import copy
 import hashlib
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.support.cli import Provision
 from tests.support.lab_cli import LAB_ENV, STANDIN_PATH, install_standin, invocation, readyz
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -152,13 +152,6 @@ def _tally() -> Iterator[None]:
     yield
     # the figures of the closing note; shown with `pytest -s`
     print(f"\nfaults: {TALLY['faults']} injected, {TALLY['files checked']} managed files checked whole")
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def locked(host: LabHost) -> bool:

@@ -87,7 +87,7 @@ def test_the_rendered_tree_holds_no_secret_value(provision: Provision, tmp_path:
     r = provision("render", str(deployed), "--out", str(tmp_path / "r"), env={"RESCUE_TOKEN": CANARY})
     assert r.returncode == 0, r.stderr
     files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
-    assert len(files) == 10  # 3 instances x (config, env, unit) + the manifest
+    assert len(files) == 12  # 3 instances x (config, env, unit), gateway-exec on each of 2 hosts, the manifest
     assert not [p for p in files if CANARY in p.read_text()]
     env = tmp_path / "r/gw-b/home/openclaw/.openclaw-rescue/gateway.env"
     assert 'OPENCLAW_GATEWAY_TOKEN="<secret from env RESCUE_TOKEN>"' in env.read_text()

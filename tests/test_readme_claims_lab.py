@@ -29,6 +29,7 @@ from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.support.cli import Provision
 from tests.support.lab_cli import LAB_ENV, STANDIN, STANDIN_PATH, install_standin, readyz
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(180)]
 
@@ -64,13 +65,6 @@ def inventory(hosts: list[str], *, env: dict[str, str] | None = None, install: d
             "defaults": {"service": {"manager": "systemd", "user": "openclaw"},
                          "instance": {"health": {"timeout": timeout}}},
             "hosts": {h: {"instances": {"main": main}} for h in hosts}}
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 # --- locks: plan shows the holder; unlock clears another controller's or a live run's only with --force ------
@@ -165,7 +159,7 @@ def test_a_second_ctrl_c_exits_at_once_leaving_a_lock_the_next_unlock_clears(
     proc = provision.start("apply", inv, "--yes")
     err, out = Lines(proc.stderr), Lines(proc.stdout)
     try:
-        wait_for(lambda: g1.exists(LOCK_PATH) or proc.poll() is not None, "the apply to take the host lock")
+        wait_for(lambda: g1.exists(LOCK_PATH) or proc.poll() is not None, "the apply to take the host lock", timeout=60)
         assert proc.poll() is None, out.text() + err.text()
         proc.send_signal(signal.SIGINT)
         err.wait_for("interrupted: finishing the hosts in flight", timeout=30)

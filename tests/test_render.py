@@ -66,11 +66,15 @@ def test_secret_is_only_in_the_0600_env_file(tmp_path: Path) -> None:
 def test_unit_runs_the_profile_on_its_port_with_isolation_env(tmp_path: Path) -> None:
     files = {f.path: f.content.decode() for f in _render(tmp_path)["gw-1"].files}
     unit = files["/etc/systemd/system/openclaw-gateway-main.service"]
-    assert 'ExecStart="/opt/open claw/bin/openclaw" --profile main gateway --port 18789' in unit
+    # the env files are read by gateway-exec as the user (systemd would read an EnvironmentFile= as root)
+    assert ('ExecStart=/bin/sh /usr/local/libexec/openclaw-provisioner/gateway-exec '
+            '/home/openclaw/.openclaw-main/gateway.auth.env /home/openclaw/.openclaw-main/gateway.env '
+            '-- "/opt/open claw/bin/openclaw" --profile main gateway --port 18789') in unit.splitlines()
+    assert not [ln for ln in unit.splitlines() if ln.startswith("EnvironmentFile=")]
     for line in ('Environment="OPENCLAW_STATE_DIR=/home/openclaw/.openclaw-main"',
                  'Environment="OPENCLAW_CONFIG_PATH=/home/openclaw/.openclaw-main/openclaw.json"',
                  'Environment="OPENCLAW_PROFILE=main"', "User=openclaw", "Restart=always",
-                 "RestartPreventExitStatus=78", "EnvironmentFile=-/home/openclaw/.openclaw-main/gateway.env",
+                 "RestartPreventExitStatus=78",
                  "WantedBy=multi-user.target"):
         assert line in unit.splitlines(), line
     default = files["/etc/systemd/system/openclaw-gateway.service"]

@@ -23,6 +23,7 @@ from provisioner.core.desired import (
     Manager,
 )
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
+from provisioner.remote.scripts.gateway_exec import GATEWAY_EXEC, gateway_exec_argv, gateway_exec_script
 from provisioner.render.documents import desired_documents
 from provisioner.rules.secret_fields import credential_env, fields_for, masked_forms
 
@@ -228,13 +229,16 @@ def render_unit(inv: Inventory, inst: Instance) -> bytes:
         # upstream #15970: a unit whose command line lacks the profile can fight another over one lock
         argv += ["--profile", inst.profile]
     argv += ["gateway", "--port", str(inst.port)]
+    # the token made on the host first: gateway.env may override it
+    env_files = (*((inst.token_file,) if inst.token_file else ()), inst.env_file)
+    argv = gateway_exec_argv(env_files, argv)
     text = _jinja().get_template("gateway.service.j2").render(
         inst=inst,
         version=inv.openclaw.version,
         user_unit=inst.service.manager is Manager.SYSTEMD_USER,
         exec_start=" ".join(exec_arg(a) for a in argv),
         mounts_for=unit_path(inv.dedupe.dir) if inv.dedupe and inv.dedupe.mount and inst.dedupe else "",
-        token_file=unit_path(inst.token_file) if inst.token_file else "",
+        env_files_doc=", then ".join(posixpath.basename(f) for f in env_files),
     )
     return text.encode("utf-8")
 
@@ -252,6 +256,10 @@ def render_host(
         # first in the list, so the claim directory is mounted before the gateways that use it restart
         files.append(mount[0])
         services.append(mount[1])
+    if svc.manager is not Manager.NONE and host.instances:
+        # what every gateway unit starts (it reads the env files as the user): a change restarts them all
+        files.append(DesiredFile(host.name, None, GATEWAY_EXEC, gateway_exec_script(), 0o755, "root", "root",
+                                 FileKind.OTHER))
     for inst in host.instances:
         def own_dir(path: str, mode: int = 0o700, inst: Instance = inst) -> None:
             dirs.setdefault(path, DesiredDir(host.name, inst.name, path, mode, svc.user, svc.group))
@@ -295,7 +303,8 @@ def render_host(
         )
         services.append(
             DesiredService(host.name, inst.name, inst.unit, svc.manager, svc.user, inst.port or 0,
-                           (inst.config_path, inst.env_file, unit_path_), inst.health_path, inst.health_timeout,
+                           (inst.config_path, inst.env_file, unit_path_, GATEWAY_EXEC), inst.health_path,
+                           inst.health_timeout,
                            inst.enabled, inst.stop_timeout, enabled_channels(cfg), inst.health_channels,
                            inst.health_settle, inst.state_dir, svc.group)
         )

@@ -1,6 +1,6 @@
 """What a running gateway's own environment says: is OpenClaw's managed-config switch on in the process itself?
 
-The unit sets OPENCLAW_CONFIG_READONLY=1, but the process is the truth (an EnvironmentFile= read after it, a
+The unit sets OPENCLAW_CONFIG_READONLY=1, but the process is the truth (an env file read after it, a
 drop-in, or a gateway started by hand can say otherwise). The gateway is found by its unit's MainPID, else by
 the process listening on its port; root reads `/proc/PID/environ` (procfs: nothing there follows a link the
 service user planted) and prints one word per instance. No other variable of that environment, where the

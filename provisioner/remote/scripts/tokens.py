@@ -2,7 +2,7 @@
 
 An instance whose inventory gives no OPENCLAW_GATEWAY_TOKEN gets one at its first apply: the service user (its
 tree, so `as_user`, see remote/scripts/trust.py) writes 32 random bytes from the host's /dev/urandom, as hex,
-into `gateway.auth.env` (0600) in its state dir, which its unit loads as an EnvironmentFile. A file that already
+into `gateway.auth.env` (0600) in its state dir, which its unit loads through gateway-exec. A file that already
 holds a non-empty token is left alone, so applies and rotations of other secrets keep it. The controller never
 generates, probes, hashes or receives it: the only way back is `provision status --show-token`, which prints it
 on request and leaves a line in the host's journal.

@@ -40,10 +40,11 @@ from tests.support.hostile import (
     host_state,
     kind,
     pwned,
+    restart_and_wait,
     sysctl,
+    user_processes_holding,
 )
 from tests.support.lab_cli import STANDIN_PATH, install_standin
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -298,39 +299,15 @@ def test_hard_link_to_a_root_file(fl: Fleet) -> None:
     unchanged(fl.gw, v0)
 
 
-def _start_attempt_ended(host: LabHost, unit: str, invocation: str) -> bool:
-    """The unit's start after `invocation` is over: its main process ran and exited (systemd is waiting to
-    restart it, or gave up), or it is running (then the test looks at its environment)."""
-    props = dict(ln.split("=", 1) for ln in host.run(
-        ["systemctl", "show", "-p", "InvocationID,ActiveState,SubState,MainPID", unit]).stdout.splitlines())
-    if props["InvocationID"] == invocation:
-        return False
-    return props["SubState"] in ("auto-restart", "failed", "dead") or props["MainPID"] != "0"
-
-
-def _user_processes_holding(host: LabHost, needle: str) -> list[str]:
-    """PIDs of the service user's processes whose environment holds `needle` (read as root)."""
-    out = host.run(["sh", "-c", 'for p in $(pgrep -u "$1"); do grep -qaF -- "$2" /proc/$p/environ 2>/dev/null '
-                    '&& echo "$p $(tr "\\0" " " < /proc/$p/cmdline)"; done; true', "-", USER, needle]).stdout
-    return out.splitlines()
-
-
 @pytest.mark.parametrize("which", ["gateway.env", "gateway.auth.env"])
 def test_a_link_at_an_env_file_never_loads_a_root_file_into_the_gateway(fl: Fleet, which: str) -> None:
-    """Regression: units named gateway.env and the token file in EnvironmentFile=, which systemd reads as root,
-    so a link the user put there to a root-only file of NAME=VALUE lines (ROOT_FILE here) landed in its own
-    gateway's environment at the next start, which the user can bring on by crashing its gateway. Now the unit's
-    gateway-exec reads them as the user: the link is refused and that gateway does not start."""
-    v0 = VICTIMS.snapshot(fl.gw)
-    unit, path = UNITS[0], f"{MAIN}/{which}"
-    assert fl.gw.exists(path), f"{path}: the baseline apply should have made it"
+    """Regression: systemd read these files (EnvironmentFile=) as root, so a link to a root-only file (ROOT_FILE)
+    put its lines in the gateway's environment at the next start; gateway-exec reads them as the user."""
+    v0, unit, path = VICTIMS.snapshot(fl.gw), UNITS[0], f"{MAIN}/{which}"
     fl.as_user(f"mv {path} {path}.ocb-saved && ln -s {ROOT_FILE} {path}")
     fl.cleanups.append(f"rm -f {path} && mv {path}.ocb-saved {path} && systemctl restart {unit}")
-    invocation = fl.gw.run(["systemctl", "show", "-p", "InvocationID", "--value", unit]).stdout.strip()
-    fl.gw.run(["systemctl", "restart", unit])  # what a crash the user causes, or a reboot, does
-    wait_for(lambda: _start_attempt_ended(fl.gw, unit, invocation), what=f"{unit} to start again")
-    leaked = _user_processes_holding(fl.gw, ROOT_SECRET)
-    assert not leaked, f"a root-only file's variables reached the user's processes: {leaked}"
+    restart_and_wait(fl.gw, unit)  # what a crash the user causes, or a reboot, does
+    assert not (leaked := user_processes_holding(fl.gw, ROOT_SECRET)), f"root's file reached the user: {leaked}"
     journal = fl.gw.run(["journalctl", "-u", unit, "-o", "cat", "--no-pager", "-n", "50"]).stdout
     assert f"gateway-exec: {path}: not a regular file this user can read" in journal, journal[-2000:]
     unchanged(fl.gw, v0)

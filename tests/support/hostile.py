@@ -21,6 +21,7 @@ from provisioner.remote.scripts.probe import LOCK_PATH
 from tests.lab.harness import Lab
 from tests.lab.hosts import LabHost
 from tests.support.cli import cli_argv, cli_env
+from tests.support.waiting import wait_for
 
 USER = "openclaw"
 HOME = f"/home/{USER}"
@@ -294,3 +295,24 @@ def sysctl(name: str, value: str | None = None) -> str:
 
 def free_kb(host: LabHost, path: str) -> int:
     return int(host.run(["df", "-Pk", path]).stdout.splitlines()[1].split()[3])
+
+
+def restart_and_wait(host: LabHost, unit: str) -> None:
+    """Restart `unit` as a crash or a reboot would, and wait until that start is over: its main process ran and
+    exited (systemd waits to restart it, or gave up), or it is running (then the test looks at it)."""
+    def ended() -> bool:
+        props = dict(ln.split("=", 1) for ln in host.run(
+            ["systemctl", "show", "-p", "InvocationID,SubState,MainPID", unit]).stdout.splitlines())
+        return props["InvocationID"] != before and (
+            props["SubState"] in ("auto-restart", "failed", "dead") or props["MainPID"] != "0")
+
+    before = host.run(["systemctl", "show", "-p", "InvocationID", "--value", unit]).stdout.strip()
+    host.run(["systemctl", "restart", unit])
+    wait_for(ended, what=f"{unit} to start again")
+
+
+def user_processes_holding(host: LabHost, needle: str) -> list[str]:
+    """PIDs of the service user's processes whose environment holds `needle` (read as root)."""
+    out = host.run(["sh", "-c", 'for p in $(pgrep -u "$1"); do grep -qaF -- "$2" /proc/$p/environ 2>/dev/null '
+                    '&& echo "$p $(tr "\\0" " " < /proc/$p/cmdline)"; done; true', "-", USER, needle]).stdout
+    return out.splitlines()

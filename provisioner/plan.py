@@ -18,6 +18,7 @@ from provisioner.core.desired import (
     Manager,
 )
 from provisioner.core.observed import EntryKind, ObservedFile, ObservedHost, ObservedService
+from provisioner.plan_plugins import plan_plugins
 
 ABSENT = "absent"
 REDACTED = "<redacted>"
@@ -176,6 +177,7 @@ def plan_host(desired: DesiredHost, observed: ObservedHost, *, manage_services: 
         if problem:
             return HostPlan(h, (), error=problem)
         changes += release_changes
+    changes += plan_plugins(h, desired.plugins, observed) if manage_services else []
     if desired.service_user and not observed.users.get(desired.service_user, True):
         changes.append(Change(h, None, desired.service_user, Action.CREATE_USER,
                               f"service user {desired.service_user} does not exist", kind=ChangeKind.USER))

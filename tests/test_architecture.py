@@ -28,6 +28,7 @@ from provisioner.remote.scripts import (
     gateway_env,
     locks,
     openclaw_cli,
+    plugins,
     probe,
     release,
     systemd,
@@ -161,6 +162,9 @@ def all_scripts() -> dict[str, str]:
         "stability_bundle": systemd.stability_bundle_script("openclaw", "openclaw", "/home/openclaw/.openclaw-main", 7),
         "incoming_dir": release.incoming_dir_script(),
         "install": release.install_script("/opt/openclaw", "2026.9.6", "/var/lib/x/in.tgz", "0" * 64, "s", "r1"),
+        "plugin_install": plugins.plugin_install_script("/opt/openclaw-plugins/openclaw+slack/2026.9.6",
+                                                        "/var/lib/x/in.tgz", "0" * 64, "@openclaw/slack@2026.9.6 s",
+                                                        "r1"),
         "switch_current": release.switch_current_script("/opt/openclaw", "2026.9.6"),
         "prune": release.prune_script("/opt/openclaw", ["2026.9.4"]),
         "prune_incoming": release.prune_incoming_script("/var/lib/x/in.tgz"),
@@ -196,7 +200,7 @@ def all_scripts() -> dict[str, str]:
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (backups, dedupe, gateway_env, locks, openclaw_cli, probe, release, systemd, tokens,
+                for m in (backups, dedupe, gateway_env, locks, openclaw_cli, plugins, probe, release, systemd, tokens,
                           user_units, writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}

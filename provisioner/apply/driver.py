@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from provisioner.apply.executor import apply_host, roll_back_host
 from provisioner.apply.fleet import Fleet
-from provisioner.apply.health import channel_probe
+from provisioner.apply.health import channel_probe, plugin_inspect
 from provisioner.apply.results import HostResult, HostStatus
 from provisioner.apply.rollout import Playbook, RolloutResult, roll_out, settle_for
 from provisioner.core.changes import Plan
@@ -110,10 +110,13 @@ class Rollout:
         t = self.fleet.transport(h)
         probe = channel_probe(t, h, self.session.inv.openclaw.run_command, become=self._become(h)) \
             if h.connection == "ssh" else None
+        plugins = plugin_inspect(t, h, self.session.inv.openclaw.run_command, become=self._become(h)) \
+            if h.connection == "ssh" else None
         r = apply_host(t, self.session.desired[h.name], self.planned[h.name],
                        become=self._become(h), progress=self.progress, health_gate=self.playbook.health_gate,
                        health_timeout=self.playbook.health_timeout, settle=settle_for(self.playbook, self.batch_no),
-                       channel_probe=probe, release_artifact=self.release_artifact, recheck_all=self.saved)
+                       channel_probe=probe, plugin_inspect=plugins, release_artifact=self.release_artifact,
+                       recheck_all=self.saved)
         self.done[h.name] = r
         self.progress.done(h.name, r.ok, r.status.value)
         return r

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from provisioner.apply.facts import recheck_request, user_side
 from provisioner.apply.gate import ChannelProbe, GateOptions, health_gate
 from provisioner.apply.locks import acquire, new_holder
+from provisioner.apply.plugin_gate import PluginInspect
+from provisioner.apply.plugin_steps import install_plugins
 from provisioner.apply.release_steps import finish_release, install_release
 from provisioner.apply.restarts import run_restarts
 from provisioner.apply.results import HostResult, HostStatus, Progress
@@ -63,6 +65,7 @@ def apply_host(
     health_timeout: float | None = None,
     settle: float = 0.0,
     channel_probe: ChannelProbe | None = None,
+    plugin_inspect: PluginInspect | None = None,
     release_artifact: Callable[[], Artifact] | None = None,
     recheck_all: bool = False,
 ) -> HostResult:
@@ -85,7 +88,7 @@ def apply_host(
     settled: list[str] = []
     unlocked = False
     try:
-        gate = GateOptions(health_gate, health_timeout, health_poll, settle, channel_probe)
+        gate = GateOptions(health_gate, health_timeout, health_poll, settle, channel_probe, plugin_inspect)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
         result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder)
@@ -127,6 +130,10 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         if failure:
             return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
                               transferred=result.transferred)
+    failure = install_plugins(t, desired, todo, become, say, result) if desired.plugins else None
+    if failure:
+        return HostResult(h, HostStatus.FAILED, f"{failure}; no file was written", applied=[],
+                          transferred=result.transferred)
     last = not svc_changes and not any(c.kind in (ChangeKind.RELEASE, ChangeKind.RELEASE_LINK) for c in todo)
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")

@@ -38,6 +38,7 @@ def probe_request(desired: DesiredHost, *, version_command: tuple[str, ...] = ()
         version_command=version_command,
         listeners=listeners,
         release_prefix=desired.release.prefix if desired.release else None,
+        plugin_dirs=tuple(p.dir for p in desired.plugins),
         **user_side(desired),
     )
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from provisioner.apply.facts import user_side
+from provisioner.apply.plugin_gate import PluginInspect, check_plugins
 from provisioner.apply.readiness import ProbeReport, describe_ready, failing_of, mask
 from provisioner.apply.results import HostResult, Progress, ProgressEvent
 from provisioner.core.desired import DesiredHost, DesiredService, FileKind
@@ -44,6 +45,7 @@ class GateOptions:
     poll: float = 0.5
     settle: float = 0.0  # this batch's settle (the playbook's); an instance's own `health.settle` wins
     probe: ChannelProbe | None = None  # asks the host's gateways to probe their channels; None: cannot
+    plugins: PluginInspect | None = None  # asks OpenClaw whether a pinned plugin loads; None: cannot
 
 
 def crash_looping(t: Transport, units: list[str], become: bool,
@@ -93,7 +95,8 @@ def health_gate(t: Transport, desired: DesiredHost, units: list[str], result: Ho
     services = [s if gate.timeout is None else replace(s, health_timeout=gate.timeout)
                 for s in desired.services if s.unit in units and s.port]
     start = time.monotonic()
-    failure = _first_ready(t, desired, services, result, say, gate, become, start)
+    failure = _first_ready(t, desired, services, result, say, gate, become, start) or \
+        check_plugins(desired, services, result, say, gate.plugins)
     if failure:
         return failure
     unproven = [s for s in services if s.channels and s.health_channels != "ignore"]

@@ -76,6 +76,19 @@ def channel_probe(t: Transport, host: Host, command: Sequence[str], *, become: b
     return probe
 
 
+def plugin_inspect(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
+                   ) -> Callable[[str, Sequence[str]], dict[str, str]]:
+    """OpenClaw's runtime inspection of one plugin (`plugins inspect <id> --runtime --json`, which imports it) in
+    the named instances, each as its service user with its gateway's environment (apply/plugin_gate.py)."""
+    def inspect(plugin_id: str, names: Sequence[str]) -> dict[str, str]:
+        insts = [i for i in host.instances if i.name in names]
+        args = ["plugins", "inspect", plugin_id, "--runtime", "--json"]
+        res = run_script(t, per_instance_script(insts, command, args, transport_root(t)), become=become,
+                         timeout=300)
+        return {i.name: text for i, text in zip(insts, split_outputs(res.text(), len(insts)), strict=True)}
+    return inspect
+
+
 def gateway_status(t: Transport, host: Host, command: Sequence[str], *, become: bool = False
                    ) -> dict[str, tuple[str, bool]]:
     """`openclaw gateway status --json` for every instance of the host, run as each instance's own service user

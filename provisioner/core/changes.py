@@ -15,6 +15,7 @@ class ChangeKind(enum.StrEnum):
     USER = "user"
     RELEASE = "release"  # a release directory under the install prefix
     RELEASE_LINK = "release-link"  # <prefix>/current
+    PLUGIN = "plugin"  # a pinned plugin's directory under the plugin prefix
 
 
 class Action(enum.Enum):

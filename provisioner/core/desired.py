@@ -108,6 +108,18 @@ class DesiredToken:
 
 
 @dataclass(frozen=True)
+class DesiredPlugin:
+    """A pinned npm plugin a host should have, unpacked root-owned under `dir` (render/plugins.py)."""
+
+    host: str
+    package: str
+    version: str
+    id: str
+    dir: str
+    instances: tuple[str, ...]  # the instances that load it
+
+
+@dataclass(frozen=True)
 class DesiredHost:
     """Everything one host should have: the output of render for that host."""
 
@@ -119,3 +131,4 @@ class DesiredHost:
     services: tuple[DesiredService, ...]
     release: DesiredRelease | None = None
     tokens: tuple[DesiredToken, ...] = ()
+    plugins: tuple[DesiredPlugin, ...] = ()

@@ -75,3 +75,4 @@ class ObservedHost:
     # what the last apply wrote: path -> (digest key id, keyed digest of the content), to tell a change of the
     # inventory from a hand edit on the host
     applied: dict[str, tuple[str, str]] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)  # plugin directory in place -> its stamp

@@ -18,6 +18,7 @@ from provisioner.inventory.model import (
     Instance,
     Inventory,
     OpenClawSettings,
+    PluginSpec,
     SecretRef,
     ServiceSettings,
     SSHSettings,
@@ -233,6 +234,7 @@ def _instance(
         stop_timeout=int(m.get("stop_timeout", DEFAULT_STOP_TIMEOUT)),
         dedupe=bool(m.get("dedupe", dedupe_defined)),
         documents=_documents(m.get("documents") or {}, base_dir),
+        plugins=_plugins(m.get("plugins") or {}),
         service=service,
         doc_path=ipath,
         provenance=prov,
@@ -248,6 +250,24 @@ def _documents(raw: dict[str, Any], base_dir: str) -> tuple[DocumentEntry, ...]:
         spec = {"source": v} if isinstance(v, str) else v
         out.append(DocumentEntry(target, _local_path(spec["source"], base_dir) or "", spec.get("mode", "enforce"),
                                  int(spec.get("file_mode", "0644"), 8)))
+    return tuple(out)
+
+
+def default_plugin_id(package: str) -> str:
+    """`@openclaw/slack` -> `slack`, `@openclaw/brave-plugin` -> `brave`: the id official plugins use."""
+    name = package.rsplit("/", 1)[-1]
+    return name.removeprefix("openclaw-").removesuffix("-plugin")
+
+
+def _plugins(raw: dict[str, Any]) -> tuple[PluginSpec, ...]:
+    """The merged `plugins:` mapping (package -> version, or {version, id, config}); null drops one."""
+    out = []
+    for package, v in sorted(raw.items()):
+        if v is None:
+            continue
+        spec: dict[str, Any] = {"version": v} if isinstance(v, str) else v
+        out.append(PluginSpec(package, str(spec["version"]), spec.get("id") or default_plugin_id(package),
+                              spec.get("config")))
     return tuple(out)
 
 

@@ -104,6 +104,17 @@ class DocumentEntry:
 
 
 @dataclass(frozen=True)
+class PluginSpec:
+    """One `plugins:` entry of an instance: an npm package pinned to a version, loaded by path from the
+    root-owned plugin prefix (render/plugins.py)."""
+
+    package: str  # the npm name, e.g. @openclaw/slack
+    version: str
+    id: str  # the plugin id in OpenClaw's config (plugins.entries.<id>); checked against the package's manifest
+    config: dict[str, Any] | None = None  # plugins.entries.<id>.config
+
+
+@dataclass(frozen=True)
 class Instance:
     host: str
     name: str
@@ -128,6 +139,7 @@ class Instance:
     health_settle: float | None = None  # seconds to watch /readyz after it is first ready; None: the playbook's
     stop_timeout: int = DEFAULT_STOP_TIMEOUT  # the unit's TimeoutStopSec
     documents: tuple[DocumentEntry, ...] = ()  # workspace files (render/documents.py expands them)
+    plugins: tuple[PluginSpec, ...] = ()
     provenance: dict[tuple[str, ...], DocPath] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -25,6 +25,8 @@ from provisioner.core.desired import (
 from provisioner.inventory.model import Host, Instance, Inventory, SecretRef
 from provisioner.remote.scripts.gateway_exec import GATEWAY_EXEC, gateway_exec_argv, gateway_exec_script
 from provisioner.render.documents import desired_documents
+from provisioner.render.plugins import desired_plugins
+from provisioner.render.plugins import wire as wire_plugins
 from provisioner.rules.secret_fields import credential_env, fields_for, masked_forms
 
 CONFIG_HEADER = (
@@ -163,6 +165,7 @@ def gateway_config(inv: Inventory, inst: Instance) -> dict[str, Any]:
     if isinstance(auth, dict):
         auth.setdefault("mode", "token")
     cfg.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = inst.workspace
+    wire_plugins(cfg, inst)
     if inv.dedupe and inst.dedupe and inv.dedupe.configure_gateway:
         gw["inboundDedupe"] = {"file": {"dir": inv.dedupe.dir}}
     return cfg
@@ -315,7 +318,7 @@ def render_host(
                                  ins.allow_downgrade, ins.registry)
     files, dir_list = _mark_user_tree(svc.user, svc.group, svc.home, files, list(dirs.values()))
     return DesiredHost(host.name, svc.user, svc.home, tuple(files), tuple(sorted(dir_list, key=lambda d: d.path)),
-                       tuple(services), release, tuple(tokens))
+                       tuple(services), release, tuple(tokens), desired_plugins(host.name, host.instances))
 
 
 def _mark_user_tree(user: str, group: str, home: str, files: list[DesiredFile], dirs: list[DesiredDir]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from provisioner.core.observed import EntryKind, Listener, ObservedFile, ObservedHost, ObservedService
 from provisioner.remote.command import q
+from provisioner.remote.scripts.plugins import parse_plugin_line, plugins_probe_lines
 from provisioner.remote.scripts.shell import sh_script
 from provisioner.remote.scripts.trust import HELPERS, as_user, root_output, user_output
 
@@ -23,6 +24,7 @@ PREV_DIR = f"{STATE_DIR}/prev"
 PENDING_DIR = f"{STATE_DIR}/pending"  # one empty file per unit whose new files are not yet running
 # what the last apply wrote, a line per file: "<digest key id> <keyed digest> <path>" (writes.record_lines)
 APPLIED_PATH = f"{STATE_DIR}/applied"
+VERSION_CACHE = f"{STATE_DIR}/openclaw-version"
 # the holder line of the lock, as a shell expression (capped, newline dropped): what HELD and L records carry
 LOCK_TEXT = f"$(head -c 400 \"$R\"{q(LOCK_PATH)} | tr -d '\\n')"
 UNIT_MARKER = "X-OpenclawProvisioner-Instance="
@@ -42,9 +44,7 @@ class ProbeRequest:
     # the service user (user, group) and the paths of `files`/`dirs` inside its tree: probed as that user only
     user: tuple[str, str] | None = None
     user_paths: frozenset[str] = frozenset()
-
-
-VERSION_CACHE = f"{STATE_DIR}/openclaw-version"
+    plugin_dirs: Sequence[str] = ()  # pinned plugins' directories: `G <index> <stamp>` for each in place
 
 
 def _version_lines(command: Sequence[str], root: str, user: tuple[str, str] | None) -> list[str]:
@@ -136,6 +136,7 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
         from provisioner.remote.scripts.release import releases_probe_lines
 
         lines += releases_probe_lines(req.release_prefix)
+    lines += plugins_probe_lines(req.plugin_dirs) if not root else []
     if req.listeners and not root:
         # who listens where: a port of an instance already taken by something else is found before apply
         # one fork (ss) whatever the number of listeners: pid, unit and command are read with builtins
@@ -257,6 +258,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
     stat_lines: list[str] = []
     sha_lines: list[str] = []
     releases: dict[str, str] = {}
+    plugins: dict[str, str] = {}
     current_release: str | None = None
     _sections(user_output(out).split("\n"), stat_lines, sha_lines)
     lines = root_output(out).split("\n")
@@ -305,6 +307,8 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
             releases[name] = stamp
         elif kind == "IC":
             current_release = rest.strip() or None
+        elif kind == "G":
+            parse_plugin_line(req.plugin_dirs, rest, plugins)
         elif kind == "P":
             port, pid, unit, comm = (rest.split(" ", 3) + ["-", "-", "-"])[:4]
             if port.isdigit():
@@ -324,7 +328,7 @@ def parse_probe(host: str, req: ProbeRequest, out: str, root: str = "") -> Obser
     return ObservedHost(host, files=files, dirs=dirs, services=services, managed_units=tuple(sorted(managed)),
                         users=users, openclaw_version=version, lock_holder=lock, listeners=tuple(listeners),
                         releases=releases, current_release=current_release, pending_restart=tuple(sorted(pending)),
-                        applied=applied)
+                        applied=applied, plugins=plugins)
 
 
 def _add_service(services: dict[str, ObservedService], block: dict[str, str]) -> None:
@@ -341,7 +345,5 @@ def _add_service(services: dict[str, ObservedService], block: dict[str, str]) ->
 
 
 def _version(text: str) -> str | None:
-    import re
-
     m = re.search(r"\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.]+)?", text)
     return m.group(0) if m else None

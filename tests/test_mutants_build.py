@@ -130,14 +130,15 @@ def test_an_inventory_with_nothing_but_hosts_gets_the_documented_defaults() -> N
         workspace="/home/openclaw/.openclaw-main/workspace", env_file="/home/openclaw/.openclaw-main/gateway.env",
         unit="openclaw-gateway-main.service", enabled=True, config={}, env={}, secrets={}, health_path="/readyz",
         health_timeout=120.0, dedupe=False, health_channels="probe", health_settle=None, stop_timeout=330,
-        documents=())
+        documents=(), plugins=())
     assert i.token_file == "/home/openclaw/.openclaw-main/gateway.auth.env" and i.auth_mode == "token"
 
 
 def test_instances_derive_paths_and_names_from_their_profile(inv: Inventory) -> None:
     h1, h2, _ = inv.hosts
     common = dict(bind="lan", config={}, env={"FLAG": "true", "OFF": "false", "N": "5"}, health_path="/healthz",
-                  health_timeout=30.0, health_channels="readyz", health_settle=2.0, stop_timeout=60, documents=())
+                  health_timeout=30.0, health_channels="readyz", health_settle=2.0, stop_timeout=60, documents=(),
+                  plugins=())
     default, ops = h1.instances
     assert _fields(default, "provenance", "service") == dict(
         host="h1", name="Default", profile="Default", port=18789, state_dir="/home/gw/.openclaw",  # no suffix

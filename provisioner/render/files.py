@@ -291,8 +291,7 @@ def render_host(
         )
         doc_files, doc_dirs = desired_documents(host.name, inst)
         files += doc_files
-        for d in doc_dirs:
-            dirs.setdefault(d.path, d)
+        dirs.update({d.path: d for d in doc_dirs if d.path not in dirs})
         if svc.manager is Manager.NONE:
             continue
         unit_path_ = unit_file_path(inst)

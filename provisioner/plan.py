@@ -157,8 +157,11 @@ def _plan_release(h: str, r: DesiredRelease, observed: ObservedHost) -> tuple[li
         out.append(Change(h, None, r.dir, Action.CREATE, f"install OpenClaw {r.version} with node {r.node_version}, "
                           f"{how}", release_fingerprint(have), wanted, kind=ChangeKind.RELEASE))
     if current != r.version:
+        # the state goes back with the release if the new one fails its gate (apply/upgrade_state.py)
+        backup = f"; first, each instance's state is backed up on the host (openclaw backup create, {current})" \
+            if current else ""
         out.append(Change(h, None, f"{r.prefix}/current", Action.UPDATE, f"switch current {current or '(none)'} -> "
-                          f"{r.version} once the gateways are healthy on it", current or ABSENT, r.version,
+                          f"{r.version} once the gateways are healthy on it{backup}", current or ABSENT, r.version,
                           kind=ChangeKind.RELEASE_LINK))
     keep = {r.version, *([current] if current else [])}
     older = sorted((v for v in observed.releases if v not in keep), key=version_key, reverse=True)

@@ -31,6 +31,7 @@ from provisioner.remote.scripts import (
     plugins,
     probe,
     release,
+    state_restore,
     systemd,
     tokens,
     user_units,
@@ -192,6 +193,10 @@ def all_scripts() -> dict[str, str]:
         "backup_read": backups.read_archive_script("openclaw", "openclaw", "/home/openclaw/x/a.tar.gz"),
         "backup_remove": backups.remove_dirs_script([("openclaw", "openclaw", "/home/openclaw/x")]),
         "backup_prune": backups.prune_script(host.instances, 3),
+        "restore_state": state_restore.restore_state_script(
+            [(host.instances[0], "/var/lib/x/a.tar.gz", state, f"{state}.ocp-failed-x", "/home/openclaw/x/stage")],
+            ("/opt/openclaw/2026.9.5/bin/openclaw",), keep=["openclaw.json"]),
+        "hand_over": state_restore.hand_over_script("/var/lib/x/in/a.tgz", "/var/lib/x/b.tgz", "openclaw"),
         "show_token": tokens.show_token_script("openclaw", "openclaw", [f"{state}/gateway.auth.env",
                                                                         f"{state}/gateway.env"], "gw-a/main"),
     }
@@ -200,8 +205,8 @@ def all_scripts() -> dict[str, str]:
 def test_every_script_builder_is_covered() -> None:
     """A new builder in the script layer must be added to all_scripts(), so that it is parsed too."""
     builders = {f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                for m in (backups, dedupe, gateway_env, locks, openclaw_cli, plugins, probe, release, systemd, tokens,
-                          user_units, writes)
+                for m in (backups, dedupe, gateway_env, locks, openclaw_cli, plugins, probe, release, state_restore,
+                          systemd, tokens, user_units, writes)
                 for name, fn in inspect.getmembers(m, inspect.isfunction)
                 if fn.__module__ == m.__name__ and (name.endswith("_script") or name == "lock_then")}
     source = inspect.getsource(all_scripts)

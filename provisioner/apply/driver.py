@@ -18,6 +18,7 @@ from provisioner.apply.fleet import Fleet
 from provisioner.apply.health import channel_probe, plugin_inspect
 from provisioner.apply.results import HostResult, HostStatus
 from provisioner.apply.rollout import Playbook, RolloutResult, roll_out, settle_for
+from provisioner.apply.upgrade_state import StateGuard
 from provisioner.core.changes import Plan
 from provisioner.install.release import Artifact, artifact
 from provisioner.inventory.model import Host
@@ -112,11 +113,13 @@ class Rollout:
             if h.connection == "ssh" else None
         plugins = plugin_inspect(t, h, self.session.inv.openclaw.run_command, become=self._become(h)) \
             if h.connection == "ssh" else None
+        ins = self.session.inv.openclaw.install if h.connection == "ssh" else None
+        guard = StateGuard(h, ins.prefix.rstrip("/"), ins.keep, self._become(h)) if ins is not None else None
         r = apply_host(t, self.session.desired[h.name], self.planned[h.name],
                        become=self._become(h), progress=self.progress, health_gate=self.playbook.health_gate,
                        health_timeout=self.playbook.health_timeout, settle=settle_for(self.playbook, self.batch_no),
                        channel_probe=probe, plugin_inspect=plugins, release_artifact=self.release_artifact,
-                       recheck_all=self.saved)
+                       recheck_all=self.saved, guard=guard)
         self.done[h.name] = r
         self.progress.done(h.name, r.ok, r.status.value)
         return r

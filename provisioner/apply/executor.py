@@ -14,6 +14,7 @@ from provisioner.apply.plugin_steps import install_plugins
 from provisioner.apply.release_steps import finish_release, install_release
 from provisioner.apply.restarts import run_restarts
 from provisioner.apply.results import HostResult, HostStatus, Progress
+from provisioner.apply.upgrade_state import StateGuard
 from provisioner.core.changes import Action, ChangeKind, HostPlan
 from provisioner.core.desired import DesiredFile, DesiredHost
 from provisioner.core.observed import ObservedHost
@@ -68,6 +69,7 @@ def apply_host(
     plugin_inspect: PluginInspect | None = None,
     release_artifact: Callable[[], Artifact] | None = None,
     recheck_all: bool = False,
+    guard: StateGuard | None = None,
 ) -> HostResult:
     say = progress or (lambda h, m: None)
     h = desired.name
@@ -91,7 +93,8 @@ def apply_host(
         gate = GateOptions(health_gate, health_timeout, health_poll, settle, channel_probe, plugin_inspect)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
-        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder)
+        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder,
+                               guard)
         settled, unlocked = result.settled, result.unlocked
         if took_over:
             result.message = f"{result.message}; {took_over}" if result.message else took_over
@@ -104,7 +107,8 @@ def apply_host(
 
 def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: str, become: bool, say: Progress,
                   gate: GateOptions, observed: ObservedHost,
-                  release_artifact: Callable[[], Artifact] | None = None, holder: str | None = None) -> HostResult:
+                  release_artifact: Callable[[], Artifact] | None = None, holder: str | None = None,
+                  guard: StateGuard | None = None) -> HostResult:
     h = desired.name
     moved = drift(planned, observed)
     if moved:
@@ -134,6 +138,11 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
     if failure:
         return HostResult(h, HostStatus.FAILED, f"{failure}; no file was written", applied=[],
                           transferred=result.transferred)
+    if guard is not None and svc_changes:  # a version switch: the state is backed up before anything changes
+        failure = guard.snapshot(t, todo, restart + start, say)
+        if failure:
+            return HostResult(h, HostStatus.FAILED, f"{failure}; nothing else was changed", applied=[],
+                              transferred=result.transferred)
     last = not svc_changes and not any(c.kind in (ChangeKind.RELEASE, ChangeKind.RELEASE_LINK) for c in todo)
     if files or dirs or user:
         say(h, f"writing {len(files)} file(s)")
@@ -187,7 +196,14 @@ def _apply_locked(t: Transport, desired: DesiredHost, planned: HostPlan, root: s
         finish_release(t, desired, todo, become, say)
         return result
     say(h, "rolling back")
+    state = guard is not None and bool(guard.archives)
+    if state:  # the new gateways stop before their state dirs are swapped under them
+        with contextlib.suppress(TransportError):
+            run_restarts(t, desired, say, reload=False, restart=[], stop=restart + start, become=become)
     _restore(t, desired, [f.path for f in files], root, become)
+    if state and guard is not None:
+        _, note = guard.restore(t, say)  # put back or not, the note says which
+        failure = f"{failure}; {note}"
     with contextlib.suppress(TransportError):
         back = run_restarts(t, desired, say, reload=unit_changed, restart=restart + start, become=become,
                             poll=gate.poll)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from provisioner.inventory.model import Instance
 from provisioner.remote.command import q
-from provisioner.remote.scripts.openclaw_cli import user_cli_lines
 from provisioner.remote.scripts.shell import sh_script
 from provisioner.remote.scripts.trust import HELPERS, as_user, safe_lines
 
@@ -36,21 +35,26 @@ def restore_state_lines(inst: Instance, command: Sequence[str], archive: str, sr
         "umask 077",
         f'mkdir -p -- "$R"{q(posixpath.dirname(stage))}',
         f"rm -rf -- {stg}",
-        *user_cli_lines(inst, command, ["backup", "restore", root + archive, "--target", root + stage, "--json"],
-                        root, after=[
-                            '[ "$rc" = 0 ] || exit "$rc"',
-                            f"set -- {stg}/*/",
-                            '[ "$#" = 1 ] && [ -d "$1" ] && [ ! -L "${1%/}" ] || '
-                            '{ echo "the restored archive has not exactly one root" >&2; exit 4; }',
-                            f'p="${{1%/}}"{q(payload)}',
-                            '[ -d "$p" ] && [ ! -L "$p" ] || '
-                            f'{{ echo "the archive holds no state dir recorded as {src_state}" >&2; exit 4; }}',
-                            f"if [ -e {st} ] || [ -L {st} ]; then mv -T -- {st} {away}; fi",
-                            f'mv -T -- "$p" {st}',
-                            *carry,
-                            f"rm -rf -- {stg}",
-                            f"echo {RESTORED}",
-                        ]),
+        # OpenClaw in a throwaway HOME and state dir: the old release refuses to run at all against the live
+        # state dir the new one migrated (measured: "state database ... uses newer schema version 18; this build
+        # supports 17"), and a restore needs nothing of the instance's own
+        "t=$(mktemp -d)",
+        "trap 'rm -rf -- \"$t\"' EXIT",
+        f'HOME="$t" OPENCLAW_STATE_DIR="$t/state" OPENCLAW_CONFIG_PATH="$t/state/openclaw.json" '
+        f'OPENCLAW_CONFIG_READONLY=1 {" ".join(q(a) for a in command)} backup restore {q(root + archive)} '
+        f'--target {q(root + stage)} --json </dev/null 2>&1 | tail -c 65536',  # its verdict: the staging dir
+        f"[ -d {stg} ] || {{ echo 'openclaw backup restore wrote no staging dir' >&2; exit 3; }}",
+        f"set -- {stg}/*/",
+        '[ "$#" = 1 ] && [ -d "$1" ] && [ ! -L "${1%/}" ] || '
+        '{ echo "the restored archive has not exactly one root" >&2; exit 4; }',
+        f'p="${{1%/}}"{q(payload)}',
+        '[ -d "$p" ] && [ ! -L "$p" ] || '
+        f'{{ echo "the archive holds no state dir recorded as {src_state}" >&2; exit 4; }}',
+        f"if [ -e {st} ] || [ -L {st} ]; then mv -T -- {st} {away}; fi",
+        f'mv -T -- "$p" {st}',
+        *carry,
+        f"rm -rf -- {stg}",
+        f"echo {RESTORED}",
     ]
 
 

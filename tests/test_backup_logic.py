@@ -128,3 +128,30 @@ def test_the_read_script_gives_only_a_regular_file(tmp_path: Path, plant: str) -
                                  "a.tar.gz", str(root))
     p = subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True, timeout=10, check=False)
     assert p.returncode != 0 and b"root-only" not in p.stdout and b"not a regular file" in p.stderr
+
+
+def _archive(path: Path, manifest: dict[str, object] | None) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        data = json.dumps(manifest).encode() if manifest is not None else b"x"
+        info = tarfile.TarInfo("2026-12-03T16-58-04.765+00-00-openclaw-backup/"
+                               + ("manifest.json" if manifest is not None else "payload/x"))
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_restore_reads_the_state_dir_the_archive_recorded(tmp_path: Path) -> None:
+    from provisioner.apply.restore import RestoreError, archived_state_dir
+
+    state = {"kind": "state", "sourcePath": "/home/openclaw/.openclaw-main"}
+    ws = {"kind": "workspace", "sourcePath": "/srv/ws"}
+    assert archived_state_dir(str(_archive(tmp_path / "a.tar.gz", {"assets": [state, ws]}))) == state["sourcePath"]
+    for name, manifest in (("none", None), ("two", {"assets": [state, {**state, "sourcePath": "/x"}]}),
+                           ("relative", {"assets": [{**state, "sourcePath": "x"}]})):
+        with pytest.raises(RestoreError):
+            archived_state_dir(str(_archive(tmp_path / f"{name}.tar.gz", manifest)))
+    with pytest.raises(RestoreError):
+        archived_state_dir(str(tmp_path / "missing.tar.gz"))

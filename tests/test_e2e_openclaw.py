@@ -359,3 +359,57 @@ def test_pulling_an_archive_never_reads_what_the_service_user_links_or_plants_th
         assert r.returncode != 0 and b"root:" not in r.stdout, (name, r.stdout[:200], r.stderr)
         assert time.monotonic() - t0 < 30
     host.run(f"rm -rf {d}", user="openclaw")
+
+
+def test_restore_moves_an_instance_onto_another_host_with_its_state_and_the_targets_own_token(fleet: Fleet) -> None:
+    """gw-1/main's archive onto gw-2/main (an evacuation): ready again, the file made in gw-1's state before the
+    backup is there, gw-2's own config and token stay, its previous state dir is moved aside, not deleted."""
+    inv = fleet.write(fleet_doc())
+    out = fleet.workdir / "restore-src"
+    fleet.hosts["gw-1"].write_file(STATE_MARK, "made before the backup\n", mode=0o600, owner="openclaw:openclaw")
+    r = fleet.provision("backup", inv, "--limit", "gw-1/main", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    [archive] = [a["path"] for a in json.loads(r.stdout)["archives"]]
+    g2 = fleet.hosts["gw-2"]
+    state = "/home/openclaw/.openclaw-main"
+    own = {f: g2.read_file(f"{state}/{f}") for f in ("openclaw.json", "gateway.env", "gateway.auth.env")}
+    assert not g2.exists(STATE_MARK)
+    t0 = time.monotonic()
+    r = fleet.provision("restore", inv, archive, "gw-2/main", "--json")
+    print(f"provision restore onto gw-2/main: {time.monotonic() - t0:.1f} s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ready"] is True and doc["target"] == "gw-2/main"
+    assert readyz(g2, 18789) == "200"
+    assert g2.read_file(STATE_MARK) == b"made before the backup\n"  # the moved instance's state
+    assert {f: g2.read_file(f"{state}/{f}") for f in own} == own  # gw-2's own config, env file and token
+    assert doc["aside"].startswith(f"{state}.ocp-replaced-") and g2.exists(f"{doc['aside']}/openclaw.json")
+    assert not g2.exists(f"{doc['aside']}/notes/before-backup.txt")
+    assert g2.run("ls /var/lib/openclaw-provisioner/incoming/").stdout.strip() in ("", "lab")  # pushed copy gone
+
+
+def test_a_state_restore_as_the_user_cannot_be_steered_into_roots_files(fleet: Fleet) -> None:
+    """The attack, as the service user: its working area `~/.openclaw-provisioner` becomes a link to /root, and
+    the staging dir a link to /etc. The restore (run by root, every step as the user) fails and writes nothing
+    there."""
+    from provisioner.remote.scripts.state_restore import restore_state_script
+    from provisioner.validate import validate_text
+
+    host = fleet.hosts["gw-2"]
+    v = validate_text(Path(fleet.write(fleet_doc())).read_text(), "inv.yaml", check_configs=False)
+    assert v.inventory is not None
+    inst = next(i for i in v.inventory.host("gw-2").instances if i.name == "rescue")
+    before = host.run("ls -la /root /etc | md5sum").stdout
+    host.run("mv /home/openclaw/.openclaw-provisioner /home/openclaw/.ocp-saved 2>/dev/null; "
+             "ln -s /root /home/openclaw/.openclaw-provisioner", user="openclaw")
+    try:
+        script = restore_state_script([(inst, "/etc/shadow", inst.state_dir, "/etc/ocp-aside",
+                                         "/home/openclaw/.openclaw-provisioner/restore.rescue.x")],
+                                      ("/opt/openclaw/current/bin/openclaw",))
+        r = host.run(["/bin/sh", "-s"], input=script, check=False, timeout=300)
+        assert "OCP-STATE-RESTORED" not in r.stdout, r.stdout
+        assert host.run("ls -la /root /etc | md5sum").stdout == before
+        assert host.exists(f"{inst.state_dir}/openclaw.json")  # its live state dir was not moved
+    finally:
+        host.run("rm -f /home/openclaw/.openclaw-provisioner; mv /home/openclaw/.ocp-saved "
+                 "/home/openclaw/.openclaw-provisioner 2>/dev/null; true", user="openclaw")

@@ -38,6 +38,9 @@ def handler(command: str) -> Handler:
     if command == "backup":
         from provisioner.cli.backup import cmd_backup
         return cmd_backup
+    if command == "restore":
+        from provisioner.cli.restore import cmd_restore
+        return cmd_restore
     if command == "unlock":
         from provisioner.cli.unlock import cmd_unlock
         return cmd_unlock

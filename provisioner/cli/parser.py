@@ -169,6 +169,12 @@ def build_parser() -> Parser:
     _forks(p)
     _common(p)
 
+    p = sub.add_parser("restore", help="put an instance's backup archive onto a host of the inventory (move it)")
+    p.add_argument("inventory")
+    p.add_argument("archive", metavar="ARCHIVE", help="a .tar.gz that `provision backup` (openclaw backup) wrote")
+    p.add_argument("target", metavar="HOST/INSTANCE", help="the instance to put it on (applied on its host)")
+    _common(p)
+
     p = sub.add_parser("unlock", help="clear a stale lock left on hosts by a killed run")
     p.add_argument("inventory")
     p.add_argument("--force", action="store_true",

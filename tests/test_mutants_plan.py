@@ -19,6 +19,8 @@ ON_HOST = {"2026.9.4": "openclaw=2026.9.4 node=24.21.0 sha256=a",
            "2026.9.5": "openclaw=2026.9.5 node=24.21.0"}
 PUSH = "pushed from the controller's cache"
 SWITCH = "once the gateways are healthy on it"
+# a switch away from a running release first backs up each instance's state with that release (issue 15)
+BACKUP_FIRST = "; first, each instance's state is backed up on the host (openclaw backup create, 2026.9.5)"
 
 
 def _plan(release: DesiredRelease, current: str | None, releases: dict[str, str] | None = None) -> list[tuple]:
@@ -33,7 +35,8 @@ def _plan(release: DesiredRelease, current: str | None, releases: dict[str, str]
     pytest.param(DesiredRelease("/opt/oc", "2026.9.6", "24.21.0", "push", keep=2), "2026.9.5", None, [
         ("/opt/oc/2026.9.6", "create", f"install OpenClaw 2026.9.6 with node 24.21.0, {PUSH}", "absent",
          "release:openclaw=2026.9.6 node=24.21.0", "release"),
-        ("/opt/oc/current", "update", f"switch current 2026.9.5 -> 2026.9.6 {SWITCH}", "2026.9.5", "2026.9.6",
+        ("/opt/oc/current", "update", f"switch current 2026.9.5 -> 2026.9.6 {SWITCH}{BACKUP_FIRST}",
+         "2026.9.5", "2026.9.6",
          "release-link"),
         # keep 2: the new one and the current one; the others go, newest first (9.10 is newer than 9.4)
         ("/opt/oc/2026.9.10", "delete", "prune: keep 2 release(s) for rollback",
@@ -65,7 +68,8 @@ def _plan(release: DesiredRelease, current: str | None, releases: dict[str, str]
     ], id="prune-the-oldest-by-version-not-by-text"),
     pytest.param(DesiredRelease("/opt/oc", "2026.9.4", "24.21.0", "push", allow_downgrade=True), "2026.9.5", None, [
         # already on the host (its tarball checksum does not count): only the link moves
-        ("/opt/oc/current", "update", f"switch current 2026.9.5 -> 2026.9.4 {SWITCH}", "2026.9.5", "2026.9.4",
+        ("/opt/oc/current", "update", f"switch current 2026.9.5 -> 2026.9.4 {SWITCH}{BACKUP_FIRST}",
+         "2026.9.5", "2026.9.4",
          "release-link"),
     ], id="explicit-downgrade"),
     pytest.param(DesiredRelease("/opt/oc", "2026.9.5", "24.22.0", "push"), "2026.9.5", None, [

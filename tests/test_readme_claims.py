@@ -211,7 +211,8 @@ class FakeWorld:
         return {h.name: fn(h) for h in hosts}
 
     def roll(self, playbook: Any) -> RolloutResult:
-        inv = SimpleNamespace(openclaw=SimpleNamespace(run_command=("openclaw",)))  # no channels: never run
+        # no channels, no plugins, no install: never run
+        inv = SimpleNamespace(openclaw=SimpleNamespace(run_command=("openclaw",), install=None))
         session = SimpleNamespace(inv=inv, hosts=self.hosts, desired=self.desired, partial=False)
         return Rollout(session, self.plan, self, playbook, _Quiet(),  # type: ignore[arg-type]
                        stop_now=lambda: None).run()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from provisioner.apply.results import Progress
-from provisioner.core.changes import Change, ChangeKind
+from provisioner.core.changes import Action, Change, ChangeKind
 from provisioner.inventory.model import Host, Instance
 from provisioner.plan import ABSENT
 from provisioner.remote.connect import run_script, transport_root
@@ -58,7 +58,9 @@ class StateGuard:
     def snapshot(self, t: Transport, todo: list[Change], units: list[str], say: Progress) -> str | None:
         """Back up the state of every instance about to restart on the new release; the failure, if any."""
         sw = self.switch(todo)
-        insts = [i for i in self.host.instances if i.unit in units and i.port]
+        # an instance whose state dir this apply creates has nothing to protect (and no user yet, on a new host)
+        new_dirs = {c.target for c in todo if c.action is Action.CREATE}
+        insts = [i for i in self.host.instances if i.unit in units and i.port and i.state_dir not in new_dirs]
         if sw is None or not insts:
             return None
         self.old, self.new = sw

@@ -315,13 +315,20 @@ def test_killed_run_is_cleaned_up_by_its_watchdog(second_lab: LabConfig) -> None
     _assert_clean(cfg, records, timeout=20)
 
 
+def _sigint_as_on_a_terminal() -> None:
+    # A suite started in the background (`scripts/test &`, nohup, a job runner) has SIGINT ignored, and an
+    # ignored signal stays ignored across exec: Python would then never raise KeyboardInterrupt and the inner
+    # run would sleep on. Ctrl-C on a terminal reaches a process whose SIGINT is at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_pytest_run_cleans_up(second_lab: LabConfig, tmp_path: Path) -> None:
     cfg = second_lab
     (tmp_path / "test_inner.py").write_text(PYTEST_SESSION)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                              f"--rootdir={tmp_path}", "-c", "/dev/null", str(tmp_path / "test_inner.py")],
                             cwd=REPO, env={**os.environ, **cfg.env(), "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=_sigint_as_on_a_terminal)
     try:
         _wait_ready(proc)
         records = cleanup.recorded(cfg)

@@ -35,6 +35,8 @@ from provisioner.remote.offers import CIPHERS, MACS
 from provisioner.remote.sockets import (
     SockFactory,  # noqa: E402  (re-exported: tests and the lab use it from here)
     open_socket,
+    shut_down,
+    watch_idle_link,
 )
 from provisioner.remote.transport import ChannelError, CommandTimeout, ConnectError, HttpResponse, Result, Sink
 
@@ -129,8 +131,7 @@ class SSHTransport:
                                          f"{connect_timeout:g} s", retryable=True)
             verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), policy)
             authenticate(host, t, address, port, user, keys, identity_file)
-            if keepalive > 0:
-                t.set_keepalive(max(1, round(keepalive)))
+            watch_idle_link(t, sock, keepalive)
         except BaseException:
             if t is not None:
                 t.close()
@@ -326,6 +327,7 @@ class SSHTransport:
             if self._closed:
                 return
             self._closed = True
+        shut_down(self._sock)
         self._t.close()
         self._sock.close()
         for thing in self._also:

@@ -69,7 +69,9 @@ hosts:
 """
 
 
-@pytest.fixture(scope="module")
+# Built for each test, not once per module: mutmut gives a function's mutants only to the tests that
+# reached it in its first run, and a module fixture reaches the builder during the first test alone.
+@pytest.fixture
 def inv() -> Inventory:
     v = validate_text(INVENTORY, "/inv/dir/i.yaml", check_configs=False)
     assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]

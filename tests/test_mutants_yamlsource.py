@@ -163,6 +163,9 @@ def test_spans_fall_back_to_the_nearest_enclosing_node() -> None:
     assert str(spans.value(("a", "b", "c"))) == "f.yaml:2:6"  # below a scalar: the scalar
     assert str(spans.key(("a", "zz"))) == "f.yaml:2:3"  # an absent key: its mapping's value
     assert str(spans.value(("zz",))) == "f.yaml:1:1"
+    # a path outside the document: the document itself, which need not start on line 1
+    _, spans, _ = load_yaml("# an inventory\n\n  a: 1\n", "f.yaml")
+    assert (str(spans.value(("zz",))), str(spans.value(()))) == ("f.yaml:3:3", "f.yaml:3:3")
     # a key merged in with `<<` points where it was written
     _, spans, _ = load_yaml("w: &x {k: 1}\nz: {<<: *x}\n", "f.yaml")
     assert (str(spans.key(("z", "k"))), str(spans.value(("z", "k")))) == ("f.yaml:1:8", "f.yaml:1:11")

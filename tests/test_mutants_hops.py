@@ -284,6 +284,14 @@ JUMP_CASES = {
                             "instances: {}}\n", []),
     "eight-bastions": ("hosts:\n  h: {address: 10.0.0.1, ssh: {proxy_jump: 'a.x,b.x,c.x,d.x,e.x,f.x,g.x,h.x'}, "
                        "instances: {}}\n", []),
+    # a route of more than 8 bastions, counted with those an inventory bastion brings: the host is named once
+    "nine-bastions": ("hosts:\n  h: {address: 10.0.0.1, ssh: {proxy_jump: 'a.x,b.x,c.x,d.x,e.x,f.x,g.x,h.x,i.x'}, "
+                      "instances: {}}\n", ["j.yaml:3:44: error: h: more than 8 bastions"]),
+    "nine-through-a-bastion": ("hosts:\n  b: {address: 10.0.0.2, ssh: {proxy_jump: 'a.x,b.x,c.x,d.x'}, instances: {}}\n"
+                               "  h: {address: 10.0.0.1, ssh: {proxy_jump: 'b,e.x,f.x,g.x,h.x,i.x'}, instances: {}}\n"
+                               "  c: {address: 10.0.0.3, ssh: {proxy_jump: h}, instances: {}}\n",
+                               ["j.yaml:4:44: error: h: more than 8 bastions",
+                                "j.yaml:5:44: error: c: h: more than 8 bastions"]),
     # the hosts of a loop are told; a host behind it is not (its own proxy_jump is fine)
     "loop": ("hosts:\n  a: {address: 10.0.0.1, ssh: {proxy_jump: b}, instances: {}}\n"
              "  b: {address: 10.0.0.2, ssh: {proxy_jump: a}, instances: {}}\n"

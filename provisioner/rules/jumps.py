@@ -44,7 +44,8 @@ def rule_proxy_jump(c: Ctx) -> Iterator[Diagnostic]:
             text = str(e)
             # a host behind a loop it is not part of is not told: the hosts of the loop are
             if text.endswith(f"-> {h.name}") or "more than" in text:
-                yield c.error("proxy-jump", f"{h.name}: {e}", span)
+                # the bound's error names the host whose bastions it counted: this one's only once
+                yield c.error("proxy-jump", text if text.startswith(f"{h.name}: ") else f"{h.name}: {text}", span)
 
 
 def _source(c: Ctx, h: Host) -> tuple[str | int, ...]:

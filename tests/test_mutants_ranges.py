@@ -200,6 +200,10 @@ def test_plain_members_keep_their_spans_and_no_ranges_leave_hosts_alone() -> Non
     ("hosts:\n  gw-[1:3]:\n    root: '/r{x}'\n",
      ["r.yaml:3:11: error: unknown field {x} in '/r{x}': a range fills in {n}, {n+K}, {n-K} and {name} "
       "[host-range]"]),
+    # with two templates, the one that fails is told
+    ("hosts:\n  gw-[1:3]:\n    address: 'a{n}.example'\n    root: '/r{x}'\n",
+     ["r.yaml:4:11: error: unknown field {x} in '/r{x}': a range fills in {n}, {n+K}, {n-K} and {name} "
+      "[host-range]"]),
     # a range body that is not a mapping is copied as it is (the schema says what is wrong with it)
     ("hosts:\n  gw-[1:2]: 5\n  h-[1:1]: ~\n", []),
     # group members: a bad range, a pattern matching nothing; errors of the hosts come alone
@@ -210,7 +214,7 @@ def test_plain_members_keep_their_spans_and_no_ranges_leave_hosts_alone() -> Non
     ("hosts:\n  gw-[2:1]: {}\ngroups:\n  g: {hosts: ['nope*']}\n",
      ["r.yaml:2:3: error: 'gw-[2:1]': the range is reversed (2 > 1); write [1:2] [host-range]"]),
 ], ids=["over-plain-and-range", "each-bad-key", "broken-key-once", "plain-after-range", "bad-address-template",
-        "bad-root-template", "not-a-mapping",
+        "bad-root-template", "root-of-two-templates", "not-a-mapping",
         "bad-members", "hosts-first"])
 def test_each_range_error_is_located_once(text: str, diags: list[str]) -> None:
     data, _, got = _expand(text)

@@ -26,7 +26,7 @@ _TEMPLATED = ("address", "root")  # the host fields a range fills in per host
 
 
 class RangeError(ValueError):
-    pass
+    field: str | None = None  # the host field (address:, root:) whose template it is about, if any
 
 
 def expand_name(key: str) -> list[tuple[str, int]]:
@@ -117,9 +117,9 @@ def _expand_hosts(hosts: dict[str, Any], spans: SpanTable, diags: list[Diagnosti
                 break
             try:
                 out[name] = _fill(body, name, number)
-            except RangeError as e:
-                field = next((f for f in _TEMPLATED if isinstance(body, dict) and f in body), None)
-                diags.append(_error(str(e), spans.value((*at, field)) if field else spans.key(at)))
+            except RangeError as e:  # only a template fails here: told at its value, not at another field's
+                assert e.field is not None
+                diags.append(_error(str(e), spans.value((*at, e.field))))
                 break
             defined[name] = key
             _copy_spans(under, ("hosts", name))
@@ -136,7 +136,11 @@ def _fill(body: Any, name: str, number: int) -> Any:
     filled = dict(body)
     for f in _TEMPLATED:
         if isinstance(filled.get(f), str):
-            filled[f] = fill_template(filled[f], name, number)
+            try:
+                filled[f] = fill_template(filled[f], name, number)
+            except RangeError as e:
+                e.field = f
+                raise
     return filled
 
 

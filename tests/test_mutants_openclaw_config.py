@@ -8,12 +8,14 @@ release and says what is wrong, where, and what is expected."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 
 from provisioner.rules.openclaw_config import check_openclaw_config
+from provisioner.rules.openclaw_issues import _expected
 from provisioner.rules.openclaw_prepare import _prepare, _py_pattern
 
 SCHEMA = {
@@ -46,6 +48,16 @@ SCHEMA = {
         "no": {"not": {"type": "string"}},
         "multi": {"type": ["string", "null"]},
         "free": {"type": "object", "additionalProperties": False},
+        "arr": {"type": "array", "items": {"type": "integer"}},
+        # a union with a union inside: every branch fails on the type alone, so all of them are the answer
+        "nest": {"anyOf": [{"type": "integer"}, {"anyOf": [{"type": "boolean"}, {"type": "null"}]}]},
+        "olit": {"oneOf": [{"const": "p"}, {"const": "q"}]},
+        "flag": {"const": False},
+        # a branch the value's type fits but that fails twice (type and bound): that branch explains the error
+        "mix": {"anyOf": [{"type": "integer", "minimum": 5}, {"type": "string"}]},
+        "nokeys": {"type": "object", "propertyNames": False},
+        "a": {"type": "object", "properties": {"b": {"type": "integer"}}},
+        "a-b": {"type": "integer"},
     },
 }
 PORT = "port: OpenClaw 9.9 expects an integer from 1 to 65535; got"
@@ -108,6 +120,24 @@ PORT = "port: OpenClaw 9.9 expects an integer from 1 to 65535; got"
     ({"prot": 1}, [("prot", "prot is not accepted by OpenClaw 9.9: unknown key (did you mean 'port'?)")]),
     ({"no": "s"}, [("no", "no: not accepted by OpenClaw 9.9 (not: 's' should not be valid under {'type': 'string'})")]),
     ({"multi": 1}, [("multi", "multi: OpenClaw 9.9 expects a string or null; got an integer (1)")]),
+    ({"arr": [1, "x"]}, [("arr.1", 'arr[1]: OpenClaw 9.9 expects an integer; got a string ("x")')]),
+    ({"arr": ["é"]}, [("arr.0", 'arr[0]: OpenClaw 9.9 expects an integer; got a string ("é")')]),  # not \u00e9
+    # a shown value is cut only past 60 characters: 58 x's and their quotes are 60, 59 are 61
+    ({"arr": ["x" * 58]}, [("arr.0", f'arr[0]: OpenClaw 9.9 expects an integer; got a string ("{"x" * 58}")')]),
+    ({"arr": ["x" * 59]}, [("arr.0", f'arr[0]: OpenClaw 9.9 expects an integer; got a string ("{"x" * 56}...)')]),
+    ({"nest": "s"}, [("nest", 'nest: OpenClaw 9.9 expects an integer or true or false or null; got a string ("s")')]),
+    ({"olit": "r"}, [("olit", 'olit: OpenClaw 9.9 expects one of "p", "q"; got "r"')]),
+    ({"flag": {"a": 1}}, [("flag", 'flag: OpenClaw 9.9 expects false; got {"a": 1}')]),
+    ({"mix": 3.5}, [("mix", "mix: OpenClaw 9.9 expects an integer >= 5; got a number (3.5)")]),
+    ({"mix": 3}, [("mix", "mix: OpenClaw 9.9 expects an integer >= 5; got 3")]),
+    ({"nokeys": {"k": 1}}, [("nokeys.k", "nokeys.k: OpenClaw 9.9 does not accept this key name here (names must be "
+                                         "a different value)")]),
+    # ordered by path, not by message ("a-b" sorts before "a.b" as text)
+    ({"a-b": "x", "a": {"b": "x"}}, [("a.b", 'a.b: OpenClaw 9.9 expects an integer; got a string ("x")'),
+                                     ("a-b", 'a-b: OpenClaw 9.9 expects an integer; got a string ("x")')]),
+    # a near miss is suggested only from 0.75 alike: "knowxy" is 0.73 like "known"
+    ({"pat": {"knowxy": 1}}, [("pat.knowxy", "pat.knowxy is not accepted by OpenClaw 9.9: unknown key (accepted here: "
+                                             "known)")]),
     ({"port": 1, "lo": 1, "name": "ab", "mode": "a", "lit": "q", "either": "abcde", "amb": 1.5, "items": [1, 2],
       "req": {"a": 1, "b": 2}, "pat": {"known": 1, "x-y": 2}}, []),
 ])
@@ -122,6 +152,30 @@ def test_a_long_message_of_a_rare_keyword_is_cut() -> None:
     assert issue.message.startswith("no: not accepted by OpenClaw 9.9 (not: 'yyy")
     assert issue.message.endswith("y...)")
     assert len(issue.message) == len("no: not accepted by OpenClaw 9.9 (not: )") + 160
+
+
+@pytest.mark.parametrize(("length", "cut"), [(113, False), (114, True)])
+def test_a_rare_keyword_message_is_cut_only_past_160_characters(length: int, cut: bool) -> None:
+    text = f"'{'y' * length}' should not be valid under {{'type': 'string'}}"  # jsonschema's words: 160 or 161
+    (issue,) = check_openclaw_config("9.9", {"no": "y" * length}, schema=SCHEMA)
+    assert issue.message == f"no: not accepted by OpenClaw 9.9 (not: {text[:157] + '...' if cut else text})"
+
+
+def test_a_config_that_is_not_an_object_is_named_as_the_whole_config() -> None:
+    (issue,) = check_openclaw_config("9.9", [], schema={"type": "object"})  # type: ignore[arg-type]
+    assert issue.path == ()
+    assert issue.message == "the config (top level): OpenClaw 9.9 expects an object; got a list ([])"
+
+
+@pytest.mark.parametrize(("schema", "words"), [
+    (False, "a different value"),  # a boolean schema (`false` accepts nothing)
+    ({"type": "string", "anyOf": [], "oneOf": []}, "a string"),  # empty unions name no values
+    ({"type": ["integer", "decimal"]}, "an integer or decimal"),  # a type without words keeps its name
+    ({"anyOf": [{"enum": [1, 2]}, {"type": "string"}]}, "one of 1, 2 or a string"),
+    ({"oneOf": [{"const": "a"}, {"type": "null"}]}, '"a" or null'),
+])
+def test_what_a_subschema_asks_for_in_words(schema: Any, words: str) -> None:
+    assert _expected(schema) == words
 
 
 def test_browser_profiles_need_what_openclaw_refines_beyond_its_json_schema() -> None:
@@ -153,6 +207,9 @@ def test_a_config_that_is_not_plain_json_is_checked_not_cached() -> None:
     for _ in range(2):
         (issue,) = check_openclaw_config("9", {"port": {1, 2}}, schema=schema)
         assert issue.message == 'port: OpenClaw 9 expects an integer; got set ("{1, 2}")'
+    # another such config gets its own answer, not the one before (they have no key to tell them apart by)
+    (issue,) = check_openclaw_config("9", {"port": {3}}, schema=schema)
+    assert issue.message == 'port: OpenClaw 9 expects an integer; got set ("{3}")'
 
 
 @pytest.mark.parametrize(("js", "py"), [
@@ -167,39 +224,46 @@ def test_a_config_that_is_not_plain_json_is_checked_not_cached() -> None:
     ("\\p{L}", None),  # a class Python's re has no ranges for here
     ("(", None),
     ("\\p{Cc}(", None),
+    ("[\\]\\p{Cc}]", "[\\]\\x00-\\x1f\\x7f-\\x9f]"),  # an escaped ] does not end the class
+    ("\\[\\p{Cc}", "\\[[\\x00-\\x1f\\x7f-\\x9f]"),  # an escaped [ does not open one
+    ("[b]\\p{Cc}", "[b][\\x00-\\x1f\\x7f-\\x9f]"),  # after a class, outside again
 ])
 def test_js_patterns_become_python_ones_or_none(js: str, py: str | None) -> None:
     assert _py_pattern(js) == py
 
 
+# A schema with embedded plugin schemas (their own `$defs`, a key that needs JSON-pointer escapes) and JS patterns.
+PLUGINS: dict[str, Any] = {
+    "$defs": {"x": {"type": "string"}},
+    "properties": {
+        "plug": {"$defs": {"y": {"type": "integer", "pattern": "\\p{Cc}"}},
+                 "properties": {"a": {"$ref": "#/$defs/y"}, "b": {"$ref": "#/$defs/y"}}},
+        "a/b~": {"$defs": {"y": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/y"}}},
+        "top": {"$ref": "#/$defs/x"},
+        "bad": {"pattern": "\\p{L}", "type": "string"},
+        "pp": {"patternProperties": {"^\\p{L}$": {}, "^\\p{Cc}$": {"$ref": "#/$defs/x"}, "^ok$": {}}},
+    },
+    "items": [{"$ref": "#/$defs/x"}, {"pattern": "\\p{Cc}"}],
+}
+PLUGINS_PREPARED = {
+    "$defs": {"x": {"type": "string"}},
+    "properties": {
+        "plug": {"$defs": {"y": {"type": "integer", "pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}},
+                 "properties": {"a": {"$ref": "#/properties/plug/$defs/y"},
+                                "b": {"$ref": "#/properties/plug/$defs/y"}}},
+        "a/b~": {"$defs": {"y": {"type": "integer"}}, "properties": {"x": {"$ref": "#/properties/a~1b~0/$defs/y"}}},
+        "top": {"$ref": "#/$defs/x"},  # the root's own $defs: refs to them stay as written
+        "bad": {"type": "string"},  # an inexpressible pattern is not checked
+        "pp": {"patternProperties": {"^[\\x00-\\x1f\\x7f-\\x9f]$": {"$ref": "#/$defs/x"}, "^ok$": {}}},
+    },
+    "items": [{"$ref": "#/$defs/x"}, {"pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}],
+}
+
+
 def test_preparing_a_schema_points_plugin_refs_at_their_own_defs_and_fixes_patterns() -> None:
-    schema = {
-        "$defs": {"x": {"type": "string"}},
-        "properties": {
-            "plug": {"$defs": {"y": {"type": "integer", "pattern": "\\p{Cc}"}},
-                     "properties": {"a": {"$ref": "#/$defs/y"}, "b": {"$ref": "#/$defs/y"}}},
-            "a/b~": {"$defs": {"y": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/y"}}},
-            "top": {"$ref": "#/$defs/x"},
-            "bad": {"pattern": "\\p{L}", "type": "string"},
-            "pp": {"patternProperties": {"^\\p{L}$": {}, "^\\p{Cc}$": {"$ref": "#/$defs/x"}, "^ok$": {}}},
-        },
-        "items": [{"$ref": "#/$defs/x"}, {"pattern": "\\p{Cc}"}],
-    }
-    before = json.dumps(schema)
-    assert _prepare(schema, "", None) == {
-        "$defs": {"x": {"type": "string"}},
-        "properties": {
-            "plug": {"$defs": {"y": {"type": "integer", "pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}},
-                     "properties": {"a": {"$ref": "#/properties/plug/$defs/y"},
-                                    "b": {"$ref": "#/properties/plug/$defs/y"}}},
-            "a/b~": {"$defs": {"y": {"type": "integer"}}, "properties": {"x": {"$ref": "#/properties/a~1b~0/$defs/y"}}},
-            "top": {"$ref": "#/$defs/x"},
-            "bad": {"type": "string"},  # an inexpressible pattern is not checked
-            "pp": {"patternProperties": {"^[\\x00-\\x1f\\x7f-\\x9f]$": {"$ref": "#/$defs/x"}, "^ok$": {}}},
-        },
-        "items": [{"$ref": "#/$defs/x"}, {"pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}],
-    }
-    assert json.dumps(schema) == before  # the caller's schema is not changed
+    schema = json.loads(json.dumps(PLUGINS))
+    assert _prepare(schema, "", None) == PLUGINS_PREPARED
+    assert schema == PLUGINS  # the caller's schema is not changed
     same = {"properties": {"a": {"type": "string"}}, "items": [1, {"a": [2]}]}
     prepared = _prepare(same, "", None)
     assert prepared is same  # nothing to change: nothing copied
@@ -212,16 +276,61 @@ def test_preparing_a_schema_points_plugin_refs_at_their_own_defs_and_fixes_patte
     ]
 
 
+# Nested places preparation must reach: a plugin schema inside a list or a pattern map, a plugin's own lists and
+# pattern maps, refs a plugin makes to the root, a string that only looks like a pattern, a key that is no regex.
+NESTED = {"properties": {
+    "alt": {"anyOf": [{"$defs": {"y": {"type": "integer"}}, "properties": {"v": {"$ref": "#/$defs/y"}}}]},
+    "plug": {"$defs": {"y": {"type": "integer"}}, "anyOf": [{"$ref": "#/$defs/y"}],
+             "patternProperties": {"^z": {"$ref": "#/$defs/y"}}, "properties": {"c": {"$ref": "#/properties/alt"}}},
+    "pp": {"patternProperties": {"^x$": {"$defs": {"y": {"type": "integer"}},
+                                         "properties": {"v": {"$ref": "#/$defs/y"}}}}},
+    "a(": {"type": "string", "description": "see (the docs"},
+}}
+
+
+def test_preparing_reaches_plugin_schemas_in_lists_and_pattern_maps() -> None:
+    assert _prepare(NESTED, "", None) == {"properties": {
+        "alt": {"anyOf": [{"$defs": {"y": {"type": "integer"}},
+                           "properties": {"v": {"$ref": "#/properties/alt/anyOf/0/$defs/y"}}}]},
+        "plug": {"$defs": {"y": {"type": "integer"}}, "anyOf": [{"$ref": "#/properties/plug/$defs/y"}],
+                 "patternProperties": {"^z": {"$ref": "#/properties/plug/$defs/y"}},
+                 "properties": {"c": {"$ref": "#/properties/alt"}}},  # a ref to the root stays one
+        "pp": {"patternProperties": {"^x$": {"$defs": {"y": {"type": "integer"}}, "properties": {
+            "v": {"$ref": "#/properties/pp/patternProperties/^x$/$defs/y"}}}}},
+        "a(": {"type": "string", "description": "see (the docs"},  # only `pattern` values are patterns
+    }}
+
+
+def test_a_prepared_schema_is_kept_in_the_controller_cache_by_the_digest_of_its_text(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.rules import openclaw_prepare
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = json.dumps(PLUGINS)
+    prepared = openclaw_prepare._prepared_cached(text)
+    assert prepared == PLUGINS_PREPARED
+    kept = tmp_path / "openclaw-provisioner" / "prepared" / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+    assert json.loads(kept.read_text(encoding="utf-8")) == PLUGINS_PREPARED
+    # read back, not prepared again (preparing the real schema takes ~0.2 s, reading it one json.loads)
+    monkeypatch.setattr(openclaw_prepare, "_prepare", lambda *a: pytest.fail("prepared again"))
+    assert openclaw_prepare._prepared_cached(text) == PLUGINS_PREPARED
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    kept.write_text("[1]", encoding="utf-8")  # not a prepared schema: made again
+    assert openclaw_prepare._prepared_cached(text) == PLUGINS_PREPARED
+
+
 def test_shipped_schema_versions_are_found_by_file_name_and_ordered_as_versions(
         tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from provisioner.rules import openclaw_schemas
 
     for name in ("config.schema.2026.10.1.json", "config.schema.2026.9.6.json", "config.schema.2026.9.6-beta.1.json",
-                 "config.schema.2026.9.10.json", "other.json", "config.schema.json"):
+                 "config.schema.2026.9.6-1.json", "config.schema.2026.9.10.json", "other.json", "config.schema.json"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "config.schema.2027.1.1.json").mkdir()  # not a file
     monkeypatch.setattr(openclaw_schemas, "_schema_dir", lambda: tmp_path)
-    assert openclaw_schemas.known_versions() == ("2026.9.6", "2026.9.6-beta.1", "2026.9.10", "2026.10.1")
+    # numbers before words where one version has a number and the other a word (6-1 before 6-beta)
+    assert openclaw_schemas.known_versions() == ("2026.9.6", "2026.9.6-1", "2026.9.6-beta.1", "2026.9.10", "2026.10.1")
     assert openclaw_schemas.has_schema("2026.9.10")
     for version in ("2027.1.1", "2026.9.7", "../2026.9.6", "2026.9.6/", ".2026.9.6", ""):
         assert not openclaw_schemas.has_schema(version), version

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,10 +45,21 @@ SCHEMA = {
         "one": {"oneOf": [{"type": "null"}, {"properties": {"q": REF}}]},
         # an embedded plugin schema: its `#/$defs/...` mean its own $defs, not the root's
         "plugin": {"$defs": {"ref": {"type": "object", "properties": {"nope": {}}}, "own": REF},
-                   "properties": {"p": {"$ref": "#/$defs/own"}, "r": {"$ref": "#/$defs/ref"}}},
+                   "properties": {
+                       "p": {"$ref": "#/$defs/own"}, "r": {"$ref": "#/$defs/ref"},
+                       "root": {"$ref": "#/properties/plain"},  # a ref to the root's own properties
+                       "q": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/ref"}]},  # its own ref, not the root's
+                       "pm": {"patternProperties": {"^x": {"$ref": "#/$defs/own"}}},
+                       "pl": {"type": "array", "items": {"$ref": "#/$defs/own"}},
+                       "pu": {"anyOf": [{"type": "null"}, {"properties": {"k": {"$ref": "#/$defs/own"}}}]},
+                   }},
         "loop": {"$ref": "#/properties/loop"},
+        "union-loop": {"anyOf": [{"$ref": "#/properties/union-loop"}, {"type": "string"}]},
         "external": {"$ref": "other.json#/x"},
         "dangling": {"$ref": "#/$defs/nothing"},
+        "union-dangling": {"anyOf": [{"$ref": "#/$defs/nothing"}, True, {"type": "string"}]},
+        "through-a-string": {"$ref": "#/properties/plain/type/x"},
+        "untyped": {"properties": {"source": {}, "provider": {}, "id": {}}},  # no `type`: an object all the same
     },
 }
 
@@ -55,7 +67,33 @@ SCHEMA = {
 def test_the_walk_finds_every_field_that_takes_a_secretref_and_no_other() -> None:
     assert sorted(derive(SCHEMA)) == [
         ("all", "q"), ("escaped",), ("list", "[]", "k"), ("map", "*"), ("one", "q"), ("pattern-map", "*", "k"),
-        ("plain",), ("plugin", "p"), ("tuple", "[]"), ("union",)]
+        ("plain",), ("plugin", "p"), ("plugin", "pl", "[]"), ("plugin", "pm", "*"), ("plugin", "pu", "k"),
+        ("plugin", "root"), ("tuple", "[]"), ("union",), ("untyped",)]
+
+
+def _chain(links: int) -> dict[str, Any]:
+    """A field whose schema is REF at the end of `links` refs."""
+    defs: dict[str, Any] = {f"c{i}": {"$ref": f"#/$defs/c{i + 1}"} for i in range(links - 1)}
+    defs[f"c{links - 1}"] = REF
+    return {"$defs": defs, "properties": {"f": {"$ref": "#/$defs/c0"}}}
+
+
+def _unions(levels: int, union: str = "anyOf") -> dict[str, Any]:
+    """A field that takes REF inside `levels` nested unions, and has a credential sub-field of its own."""
+    node: dict[str, Any] = REF
+    for _ in range(levels):
+        node = {union: [node]}
+    return {"properties": {"x": {**node, "properties": {"k": REF}}}}
+
+
+def test_the_walk_follows_refs_and_unions_to_a_bound() -> None:
+    # a chain of up to 31 refs is followed; a longer one is taken for a loop, and nothing is found at its end
+    assert derive(_chain(31)) == {("f",)} and derive(_chain(32)) == set()
+    # a field that takes a SecretRef through up to 8 nested unions is one credential field, not looked into
+    # further; past 8 the union is not seen through at the field, and the walk goes on into its sub-fields
+    for union in ("anyOf", "oneOf", "allOf"):
+        assert derive(_unions(8, union)) == {("x",)}, union
+        assert derive(_unions(9, union)) == {("x",), ("x", "k")}, union
 
 
 def test_a_recursive_schema_is_walked_to_a_bounded_depth() -> None:

@@ -7,6 +7,7 @@ README: "Every diagnostic has a file:line:col" and names its rule; `validate` ex
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from provisioner.core.diagnostics import Diagnostic
+from provisioner.rules import schema
 from provisioner.validate import validate_text
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
@@ -29,6 +31,10 @@ def _line(d: Diagnostic) -> str:
 @pytest.fixture(autouse=True)
 def _no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCP_NO_VALIDATION_CACHE", "1")
+    # Each case builds the schema validator itself: it is cached per process, so otherwise only the first test of
+    # a run builds it, and a mutation run (which asks which tests reach expanded_schema) would try its mutants on
+    # that one test alone.
+    schema._validator.cache_clear()
 
 
 def test_case_names_are_unique() -> None:
@@ -41,3 +47,14 @@ def test_an_inventory_gets_exactly_its_located_diagnostics(case: dict[str, Any])
     v = validate_text(case["inventory"], "i.yaml")
     assert [_line(d) for d in v.diagnostics] == case["diagnostics"]
     assert v.ok is not any(" error: " in d for d in case["diagnostics"])
+
+
+def test_expanding_the_schema_leaves_the_published_one_as_written() -> None:
+    # the published schema (README: "the full format") describes the file as written, with ranges, globs
+    # and templates; the schema the data is checked against after expansion is a changed copy of it
+    text = (Path(__file__).parents[1] / "schemas" / "inventory.schema.json").read_text(encoding="utf-8")
+    published = json.loads(text)
+    expanded = schema.expanded_schema()
+    assert schema.inventory_schema() == published
+    assert expanded["properties"]["hosts"]["propertyNames"] == {"$ref": "#/$defs/name"}
+    assert published["properties"]["hosts"]["propertyNames"] == {"$ref": "#/$defs/hostKey"}

@@ -143,6 +143,8 @@ def test_values_in_credential_fields_with_their_paths_in_a_stable_order() -> Non
 def test_a_literal_is_masked_as_written_and_as_it_reads_inside_json() -> None:
     assert masked_forms(CFG, FIELDS) == ("123:abc", "L0", 'q"uo\\te\n', 'q\\"uo\\\\te\\n')
     assert masked_forms({"k": "é"}, frozenset({("k",)})) == ("\\u00e9", "é")
+    # in the config the tool renders (JSON5, ensure_ascii=False) the quote is escaped and the é is not
+    assert masked_forms({"k": 'é"'}, frozenset({("k",)})) == ('\\u00e9\\"', 'é"', 'é\\"')
 
 
 @pytest.mark.parametrize(("value", "literal", "ref", "reads"), [

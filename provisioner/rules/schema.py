@@ -59,7 +59,7 @@ def check_schema(data: Any, spans: SpanTable) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     seen: set[tuple[DocPath, str]] = set()
     for err in _validator().iter_errors(data):
-        for path, message, on_key in _explain(err, data):
+        for path, message, on_key in _explain(err):
             if (path, message) in seen:
                 continue
             seen.add((path, message))
@@ -86,24 +86,15 @@ def _nans(node: Any, path: DocPath) -> Iterator[DocPath]:
             yield from _nans(v, (*path, i))
 
 
-def _at(data: Any, path: DocPath) -> Any:
-    for p in path:
-        try:
-            data = data[p]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
-def _explain(err: Any, data: Any) -> list[tuple[DocPath, str, bool]]:
+def _explain(err: Any) -> list[tuple[DocPath, str, bool]]:
     """(document path, message, whether to point at the key) for one jsonschema error."""
     path: DocPath = tuple(err.absolute_path)
     where = dotted(path)
     v = err.validator
-    container = _at(data, path)
-    if isinstance(err.instance, str) and isinstance(container, dict) and err.instance in container \
-            and container.get(err.instance) is not err.instance:
-        # propertyNames descends into the key itself without extending the path: point at that key
+    if "propertyNames" in err.absolute_schema_path and isinstance(err.instance, str):
+        # propertyNames descends into the key itself without extending the path: point at that key. Told by the
+        # schema path, not by the data: a key whose value is the same string object (CPython shares one-character
+        # strings, so `env: {"1": "1"}`) was taken for a value and pointed at the mapping.
         return [((*path, err.instance), f"invalid name {err.instance!r} in {where}: {_pattern_words(err)}", True)]
     if v in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
         allowed = _allowed_keys(err.schema)

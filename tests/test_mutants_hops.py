@@ -254,6 +254,8 @@ PJ_HINT = ("(write user@host, host:port or a name with a dot for an address; an 
            "...})")
 NOT_A_BASTION = "is not a bastion: write an inventory host's name or [user@]host[:port]"
 
+NINE = "a.x,b.x,c.x,d.x,e.x,f.x,g.x,h.x,i.x"  # one bastion too many
+
 # the proxy-jump rule: every inventory, with every diagnostic validate gives it, located where proxy_jump was written
 JUMP_CASES = {
     # of two groups, the one layered last wins: its line is the one told
@@ -284,6 +286,18 @@ JUMP_CASES = {
                             "instances: {}}\n", []),
     "eight-bastions": ("hosts:\n  h: {address: 10.0.0.1, ssh: {proxy_jump: 'a.x,b.x,c.x,d.x,e.x,f.x,g.x,h.x'}, "
                        "instances: {}}\n", []),
+    # a bad hop is told alone: the route (here also too long) is not tried
+    **{f"nine-then-{kind}": ("hosts:\n  l: {connection: local, root: /tmp/x, instances: {}}\n"
+                             f"  h: {{address: 10.0.0.1, ssh: {{proxy_jump: '{NINE},{hop}'}}, instances: {{}}}}\n",
+                             [f"j.yaml:4:44: error: h: {words}"])
+       for kind, hop, words in (("local", "l", "bastion 'l' is a local host, not one to jump through"),
+                                ("bad", "bad@@x", f"'bad@@x' {NOT_A_BASTION}"),
+                                ("unknown", "nosuch", f"bastion 'nosuch' is not a host of the inventory {PJ_HINT}"))},
+    # each host is told of its own bad hops
+    "two-hosts": ("hosts:\n  h: {address: 10.0.0.1, ssh: {proxy_jump: nosuch}, instances: {}}\n"
+                  "  k: {address: 10.0.0.2, ssh: {proxy_jump: 'k@@x'}, instances: {}}\n",
+                  [f"j.yaml:3:44: error: h: bastion 'nosuch' is not a host of the inventory {PJ_HINT}",
+                   f"j.yaml:4:44: error: k: 'k@@x' {NOT_A_BASTION}"]),
     # a route of more than 8 bastions, counted with those an inventory bastion brings: the host is named once
     "nine-bastions": ("hosts:\n  h: {address: 10.0.0.1, ssh: {proxy_jump: 'a.x,b.x,c.x,d.x,e.x,f.x,g.x,h.x,i.x'}, "
                       "instances: {}}\n", ["j.yaml:3:44: error: h: more than 8 bastions"]),

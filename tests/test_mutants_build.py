@@ -225,3 +225,13 @@ def test_the_gateway_token_is_made_on_the_host_unless_the_inventory_gives_one_or
 def test_a_secret_says_where_it_comes_from() -> None:
     assert SecretRef(env="TOK").describe() == "env TOK"
     assert SecretRef(file="/run/t").describe() == "file /run/t"
+
+
+def test_every_path_setting_starting_with_a_tilde_is_under_the_service_users_home() -> None:
+    v = validate_text("version: 1\nhosts: {h: {address: a, service: {user: gw, home: /srv/gw},\n"
+                      "  instances: {main: {port: 18789, state_dir: ~/s, config_path: ~/c/openclaw.json,\n"
+                      "                     workspace: ~/w, env_file: ~/e/gw.env}}}}\n", "i.yaml", check_configs=False)
+    assert v.inventory is not None, [d.format() for d in v.diagnostics]
+    (i,) = v.inventory.hosts[0].instances
+    assert (i.state_dir, i.config_path, i.workspace, i.env_file) == (
+        "/srv/gw/s", "/srv/gw/c/openclaw.json", "/srv/gw/w", "/srv/gw/e/gw.env")

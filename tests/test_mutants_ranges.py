@@ -189,6 +189,11 @@ def test_plain_members_keep_their_spans_and_no_ranges_leave_hosts_alone() -> Non
      ["r.yaml:3:3: error: 'gw-[1': a range is written [START:END] with decimal numbers, e.g. gw-[01:40] [host-range]",
       "r.yaml:5:3: error: 'gw-1]': a range is written [START:END] with decimal numbers, e.g. gw-[01:40] "
       "[host-range]"]),
+    # a key with one bracket and no range is told too (not left to the schema's words about names)
+    ("hosts:\n  'gw-[1': {}\n",
+     ["r.yaml:2:3: error: 'gw-[1': a range is written [START:END] with decimal numbers, e.g. gw-[01:40] [host-range]"]),
+    ("hosts:\n  'gw-1]': {}\n",
+     ["r.yaml:2:3: error: 'gw-1]': a range is written [START:END] with decimal numbers, e.g. gw-[01:40] [host-range]"]),
     # a plain host written after a range that made it
     ("hosts:\n  gw-[1:2]: {}\n  gw-1: {}\n",
      ["r.yaml:2:3: error: the range 'gw-[1:2]' makes host 'gw-1', which 'gw-1' defines too [host-range] also at "
@@ -213,7 +218,8 @@ def test_plain_members_keep_their_spans_and_no_ranges_leave_hosts_alone() -> Non
       "r.yaml:4:42: error: group 'g': the pattern 'z?' matches no host [host-range]"]),
     ("hosts:\n  gw-[2:1]: {}\ngroups:\n  g: {hosts: ['nope*']}\n",
      ["r.yaml:2:3: error: 'gw-[2:1]': the range is reversed (2 > 1); write [1:2] [host-range]"]),
-], ids=["over-plain-and-range", "each-bad-key", "broken-key-once", "plain-after-range", "bad-address-template",
+], ids=["over-plain-and-range", "each-bad-key", "broken-key-once", "only-open-bracket", "only-close-bracket",
+        "plain-after-range", "bad-address-template",
         "bad-root-template", "root-of-two-templates", "not-a-mapping",
         "bad-members", "hosts-first"])
 def test_each_range_error_is_located_once(text: str, diags: list[str]) -> None:

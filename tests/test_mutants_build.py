@@ -12,17 +12,20 @@ from typing import Any
 import pytest
 
 from provisioner.core.policies import HostKeyPolicy, Manager
-from provisioner.inventory.build import layer, normalise_path, profile_suffix
+from provisioner.inventory.build import build_inventory, layer, normalise_path, profile_suffix
 from provisioner.inventory.model import (
     DedupeMount,
     DedupeSettings,
+    DocumentEntry,
     InstallSettings,
     Inventory,
     OpenClawSettings,
+    PluginSpec,
     SecretRef,
     ServiceSettings,
     SSHSettings,
 )
+from provisioner.inventory.yamlsource import load_yaml
 from provisioner.validate import validate_text
 
 INVENTORY = """\
@@ -235,3 +238,34 @@ def test_every_path_setting_starting_with_a_tilde_is_under_the_service_users_hom
     (i,) = v.inventory.hosts[0].instances
     assert (i.state_dir, i.config_path, i.workspace, i.env_file) == (
         "/srv/gw/s", "/srv/gw/c/openclaw.json", "/srv/gw/w", "/srv/gw/e/gw.env")
+
+
+def test_documents_and_plugins_as_entries_in_name_order_with_their_defaults() -> None:
+    # built straight from the YAML: validate would also look for the document sources on this controller
+    text = """\
+hosts:
+  h:
+    instances:
+      main:
+        documents:
+          a.md: docs/a.md
+          b.md: null
+          c.md: {source: /abs/c.md}
+          d.md: {source: d.md, mode: seed, file_mode: "0600"}
+        plugins:
+          "@acme/thing-plugin": {version: 2.0.0, id: things, config: {a: 1}}
+          "@openclaw/slack": 1.2.3
+          "@openclaw/x": null
+          openclaw-foo: {version: 1.0.0}
+"""
+    data, spans, errors = load_yaml(text, "/inv/dir/i.yaml")
+    assert errors == []
+    (i,) = build_inventory(data, spans, "/inv/dir/i.yaml", "").hosts[0].instances
+    # a null drops the entry and nothing after it; a plain string is a source; enforce and 0644 unless given
+    assert i.documents == (DocumentEntry("a.md", "/inv/dir/docs/a.md", "enforce", 0o644),
+                           DocumentEntry("c.md", "/abs/c.md", "enforce", 0o644),
+                           DocumentEntry("d.md", "/inv/dir/d.md", "seed", 0o600))
+    # an id given wins over the one the package name implies
+    assert i.plugins == (PluginSpec("@acme/thing-plugin", "2.0.0", "things", {"a": 1}),
+                         PluginSpec("@openclaw/slack", "1.2.3", "slack", None),
+                         PluginSpec("openclaw-foo", "1.0.0", "foo", None))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.core.desired import DesiredHost, DesiredRelease
+from provisioner.core.desired import DesiredHost, DesiredPlugin, DesiredRelease
 from provisioner.core.observed import ObservedHost
 from provisioner.plan import plan_host, release_fingerprint
 
@@ -27,6 +27,7 @@ def _plan(release: DesiredRelease, current: str | None, releases: dict[str, str]
     obs = ObservedHost("h", releases=dict(ON_HOST if releases is None else releases), current_release=current)
     hp = plan_host(DesiredHost("h", "", "/root", (), (), (), release), obs)
     assert hp.error is None, hp.error
+    assert hp.host == "h"
     assert {(c.host, c.instance) for c in hp.changes} <= {("h", None)}
     return [(c.target, c.action.value, c.reason, c.before, c.after, c.kind.value) for c in hp.changes]
 
@@ -86,6 +87,7 @@ def test_a_downgrade_that_is_not_explicit_is_an_error_of_the_host_and_nothing_el
     obs = ObservedHost("h", releases=dict(ON_HOST), current_release="2026.9.5")
     hp = plan_host(DesiredHost("h", "", "/root", (), (), (), DesiredRelease("/opt/oc", "2026.9.4", "24.21.0", "push")),
                    obs)
+    assert hp.host == "h"
     assert hp.changes == () and hp.error == ("OpenClaw 2026.9.4 is older than the 2026.9.5 this host runs: a "
                                              "downgrade must be explicit (openclaw.install.allow_downgrade: true)")
 
@@ -114,3 +116,20 @@ def test_with_part_of_a_host_s_instances_selected_no_service_is_stopped() -> Non
     got = without_removals(plan)
     assert got == Plan("inv.yaml", "0" * 64,
                        (HostPlan("h", keep, locked_by="x"), HostPlan("g", (), error="unreachable")), created_at="t")
+
+
+SLACK = DesiredPlugin("h", "@openclaw/slack", "2026.9.6", "slack", "/opt/openclaw-plugins/openclaw+slack/2026.9.6",
+                      ("main", "ops"))
+
+
+@pytest.mark.parametrize(("manage_services", "changes"), [
+    (True, [("h", None, SLACK.dir, "create", "install plugin @openclaw/slack 2026.9.6 (used by main, ops), pushed "
+             "from the controller's cache", "absent", "plugin:@openclaw/slack@2026.9.6", "plugin")]),
+    (False, []),  # manager none, or a directory standing for a host: nothing is installed
+])
+def test_a_missing_plugin_is_installed_only_where_the_tool_manages_services(manage_services: bool,
+                                                                            changes: list[tuple]) -> None:
+    hp = plan_host(DesiredHost("h", "", "/root", (), (), (), plugins=(SLACK,)), ObservedHost("h"),
+                   manage_services=manage_services)
+    assert [(c.host, c.instance, c.target, c.action.value, c.reason, c.before, c.after, c.kind.value)
+            for c in hp.changes] == changes

@@ -288,11 +288,30 @@ def test_an_env_file_diff_masks_every_value_but_the_public_ones_and_says_which_c
         "\\ No newline at end of file\n")
 
 
+def test_an_env_value_with_spaces_is_compared_whole() -> None:
+    """`(changed)` says a value differs from the host's: a value with a space in it, unchanged, is not one."""
+    f = DesiredFile("h", "main", "/srv/oc/gateway.env", b"", 0o600, "oc", "oc", FileKind.ENV)
+    old, new = b'NOTE="a b"\nN="1"\n', b'NOTE="a b"\nN="2"\n'
+    assert file_diff("/srv/oc/gateway.env", old, new, f) == (
+        "--- /srv/oc/gateway.env (on host)\n+++ /srv/oc/gateway.env (planned)\n@@ -1,2 +1,2 @@\n"
+        " NOTE=<redacted>\n-N=<redacted>\n+N=<redacted> (changed)\n")
+
+
+def test_a_file_that_is_not_utf8_text_diffs_with_replacement_characters() -> None:
+    """A document may be any bytes (an image, Latin-1 text): its diff shows what it can, never stops the plan."""
+    f = DesiredFile("h", "main", "/srv/oc/workspace/NOTES.md", b"", 0o644, "oc", "oc", FileKind.DOCUMENT)
+    assert file_diff(f.path, b"caf\xe9\n", b"na\xefve\n", f) == (
+        "--- /srv/oc/workspace/NOTES.md (on host)\n+++ /srv/oc/workspace/NOTES.md (planned)\n@@ -1 +1 @@\n"
+        "-caf\ufffd\n+na\ufffdve\n")
+
+
 def test_a_secret_is_masked_by_value_in_any_file_longest_first() -> None:
     f = DesiredFile("h", None, "/etc/x.conf", b"", 0o644, "root", "root", FileKind.OTHER,
-                    secret_values=("ab", "abcd", "", "<secret from file ~/t>"))
-    assert file_diff("/etc/x.conf", None, b"k=abcd ab <secret from file ~/t>\n", f) == (
-        "--- /dev/null\n+++ /etc/x.conf (planned)\n@@ -0,0 +1 @@\n+k=<redacted> <redacted> <secret from file ~/t>\n")
+                    secret_values=("ab", "abcd", "", "<secret from file ~/t>", "zz", "a-zz-b"))
+    # "a-zz-b" before "zz", though it sorts after it as text: else "a-<redacted>-b" would show the rest of it
+    assert file_diff("/etc/x.conf", None, b"k=abcd ab <secret from file ~/t> a-zz-b\n", f) == (
+        "--- /dev/null\n+++ /etc/x.conf (planned)\n@@ -0,0 +1 @@\n"
+        "+k=<redacted> <redacted> <secret from file ~/t> <redacted>\n")
     assert file_diff("/etc/x.conf", b"k=abcd\n", None, f) == (
         "--- /etc/x.conf (on host)\n+++ /dev/null\n@@ -1 +0,0 @@\n-k=<redacted>\n")
 
@@ -357,13 +376,15 @@ def test_what_stat_calls_an_entry_is_the_kind_the_plan_acts_on(found: str, kind:
 
 
 def test_every_file_of_a_host_gets_its_own_change_in_order() -> None:
-    """An up-to-date or refused file does not end the host's plan: each file after it is planned too."""
-    def f(path: str) -> DesiredFile:
-        return DesiredFile("h", "main", path, NEW, 0o600, "oc", "oc", FileKind.OTHER)
+    """An up-to-date, refused or seeded file does not end the host's plan: each file after it is planned too (a
+    seeded document the agent has since edited gets no change at all)."""
+    def f(path: str, seed: bool = False) -> DesiredFile:
+        return DesiredFile("h", "main", path, NEW, 0o600, "oc", "oc", FileKind.OTHER, seed=seed)
 
     seen = {"/a": ObservedFile("/a", True, sha256(NEW), 0o600, "oc", "oc", NEW, "regular file", EntryKind.FILE),
-            "/b": ObservedFile("/b", True, None, 0o777, "root", "root", None, "fifo", EntryKind.OTHER)}
-    hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (f("/a"), f("/b"), f("/c"), f("/a2")), (), ()),
-                   ObservedHost("h", files=seen))
+            "/b": ObservedFile("/b", True, None, 0o777, "root", "root", None, "fifo", EntryKind.OTHER),
+            "/s": ObservedFile("/s", True, sha256(OLD), 0o644, "oc", "oc", OLD, "regular file", EntryKind.FILE)}
+    hp = plan_host(DesiredHost("h", "oc", "/srv/oc", (f("/s", seed=True), f("/a"), f("/b"), f("/c"), f("/a2")), (),
+                               ()), ObservedHost("h", files=seen))
     assert [(c.target, c.action.value) for c in hp.changes] == [("/a", "no-op"), ("/b", "refuse"), ("/c", "create"),
                                                                 ("/a2", "create")]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.core.desired import DesiredHost, FileKind
+from provisioner.core.desired import DesiredHost, DesiredRelease, FileKind
 from provisioner.core.diagnostics import Diagnostic, Severity, SourceSpan
 from provisioner.dedupe.mountunit import render_mount_unit
 from provisioner.inventory.model import DedupeMount, DedupeSettings, SecretRef
@@ -73,6 +73,16 @@ def test_every_host_renders_to_its_expected_bytes(case: Path) -> None:
     expected = case.with_suffix(".expected").read_text()
     assert got == expected, "render differs from " + case.with_suffix(".expected").name + ":\n" + "".join(
         difflib.unified_diff(expected.splitlines(True), got.splitlines(True), "expected", "rendered"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_everything_a_host_s_render_gives_names_that_host(case: Path) -> None:
+    """Each file, directory, unit, token and plugin is the host's own (the dump above does not print it)."""
+    v = validate_file(str(case), check_configs=False)
+    assert v.inventory is not None
+    for name, host in render_inventory(v.inventory, _secret).items():
+        parts = [*host.files, *host.dirs, *host.services, *host.tokens, *host.plugins]
+        assert {p.host for p in parts} == {name}, name
 
 
 # --- where secret values come from ---------------------------------------------------------------------------
@@ -188,3 +198,186 @@ def test_compiled_templates_are_kept_in_the_controller_s_own_cache(tmp_path: Pat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("")
     assert files._jinja_cache() is None
+
+
+# --- values systemd would read as specifiers, quotes or escapes ------------------------------------------------
+
+QUOTING_INV = """\
+version: 1
+openclaw: {version: "2026.9.6", command: [/opt/X/openclaw]}
+defaults:
+  service: {manager: systemd, user: oc, home: '/srv/50%/a"b\\c'}
+hosts:
+  a:
+    address: 192.0.2.1
+    instances:
+      main:
+        port: 18789
+        state_dir: '/srv/state 100%/"q"'
+        config:
+          messages: {ackReaction: "👀"}
+          channels:
+            defaults: {groupPolicy: open}
+            modelByChannel: {slack: {model: x}}
+            slack: {botToken: t}
+            telegram: {enabled: false}
+            discord: {enabled: true}
+"""
+
+
+def test_paths_keep_their_percent_signs_quotes_and_backslashes_in_the_unit(tmp_path: Path) -> None:
+    """README "Inventory": values systemd would expand (`%` specifiers), unquote or unescape reach the gateway as
+    written. A home may hold a backslash (a state dir may not: `validate` refuses it for WorkingDirectory=), and
+    an argument without a character systemd reads is left bare, whatever letters it has."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(QUOTING_INV)
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    (host,) = render_inventory(v.inventory, _secret).values()
+    unit = next(f for f in host.files if f.kind is FileKind.UNIT).content.decode().splitlines()
+    state = '/srv/state 100%%/\\"q\\"'
+    assert [line for line in unit if line.startswith(("WorkingDirectory=", "Environment=\"", "ExecStart="))] == [
+        'WorkingDirectory=/srv/state 100%%/"q"',
+        'Environment="HOME=/srv/50%%/a\\"b\\\\c"',
+        'Environment="OPENCLAW_PROFILE=main"',
+        f'Environment="OPENCLAW_STATE_DIR={state}"',
+        f'Environment="OPENCLAW_CONFIG_PATH={state}/openclaw.json"',
+        'Environment="OPENCLAW_GATEWAY_PORT=18789"',
+        'Environment="OPENCLAW_SYSTEMD_UNIT=openclaw-gateway-main.service"',
+        f'ExecStart=/bin/sh /usr/local/libexec/openclaw-provisioner/gateway-exec "{state}/gateway.auth.env" '
+        f'"{state}/gateway.env" -- /opt/X/openclaw --profile main gateway --port 18789',
+    ]
+    # the config is UTF-8 text as written, not \u escapes
+    config = next(f for f in host.files if f.kind is FileKind.CONFIG).content.decode()
+    assert '  "messages": {\n    "ackReaction": "👀"\n  }\n' in config
+    # the health gate waits for the channels the config turns on: not the settings for all channels
+    # (`defaults`, `modelByChannel`), not one set `enabled: false`
+    (svc,) = host.services
+    assert svc.channels == ("discord", "slack")
+
+
+DEDUPE_INV = """\
+version: 1
+openclaw: {version: "2026.9.6"}
+defaults:
+  service: {manager: systemd, user: oc}
+dedupe:
+  dir: /srv/claim
+MOUNT
+hosts:
+  sys:
+    address: 192.0.2.1
+    instances: {main: {port: 18789}, other: {port: 19789, dedupe: false}}
+  nodedupe:
+    address: 192.0.2.2
+    instances: {main: {port: 18789, dedupe: false}}
+  user:
+    address: 192.0.2.3
+    service: {manager: systemd-user}
+    instances: {main: {port: 18789}}
+  none:
+    address: 192.0.2.4
+    service: {manager: none}
+    instances: {main: {port: 18789}}
+"""
+
+
+@pytest.mark.parametrize(("mount", "units"), [
+    ("  mount: {type: bind, source: /data/claim}", {"sys": ["srv-claim.mount"], "nodedupe": [], "user": [],
+                                                    "none": []}),
+    ("", {"sys": [], "nodedupe": [], "user": [], "none": []}),  # the directory is there already: not mounted
+])
+def test_the_claim_directory_is_mounted_by_system_units_where_an_instance_uses_it(
+        tmp_path: Path, mount: str, units: dict[str, list[str]]) -> None:
+    """README "Inbound dedupe": the tool mounts the shared directory (`dedupe.mount`) on the hosts whose gateways
+    use it, with a system mount unit; a systemd-user host or `manager: none` gets none."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(DEDUPE_INV.replace("MOUNT", mount))
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    got = {n: [s.unit for s in h.services if s.unit.endswith(".mount")]
+           for n, h in render_inventory(v.inventory, _secret).items()}
+    assert got == units
+
+
+TREE_INV = """\
+version: 1
+openclaw: {version: "2026.9.6"}
+defaults:
+  service: {manager: none, user: oc, home: /home/oc}
+hosts:
+  a:
+    address: 192.0.2.1
+    instances:
+      main:
+        port: 18789
+        state_dir: /srv/state
+        config_path: ~/conf/openclaw.json
+        env_file: /etc/oc/gateway.env
+        workspace: /srv/ws
+        documents: {X: doc.md}
+"""
+
+
+# a home and a state dir whose names the paths beside them start with: `/home/oc` is not inside `/home/ocX`,
+# nor `/srv/st` inside `/srv/st ` (a trailing space is part of a name)
+BESIDE_INV = TREE_INV.replace("home: /home/oc}", "home: /home/ocX}").replace("state_dir: /srv/state", \
+    "state_dir: '/srv/st '").replace("config_path: ~/conf", "config_path: /home/oc/conf").replace(
+    "env_file: /etc/oc", "env_file: /srv/st/x").replace("workspace: /srv/ws", "workspace: /srv/wsX")
+
+
+@pytest.mark.parametrize(("text", "dirs", "files"), [
+    pytest.param(TREE_INV, [
+        ("/etc/oc", "root", "root", False),
+        ("/home/oc/conf", "oc", "oc", True),  # made by root's rule for a config's parent, but in the user's home
+        ("/srv/state", "oc", "oc", False),
+        ("/srv/ws", "oc", "oc", False),
+    ], [
+        ("/home/oc/conf/openclaw.json", "oc", True),
+        ("/etc/oc/gateway.env", "oc", False),
+        ("/srv/ws/X", "oc", True),  # a workspace outside the home is still the user's tree
+    ], id="home-and-outside"),
+    pytest.param(BESIDE_INV, [
+        ("/home/oc/conf", "root", "root", False),
+        ("/srv/st ", "oc", "oc", False),
+        ("/srv/st/x", "root", "root", False),
+        ("/srv/wsX", "oc", "oc", False),
+    ], [
+        ("/home/oc/conf/openclaw.json", "oc", False),
+        ("/srv/st/x/gateway.env", "oc", False),
+        ("/srv/wsX/X", "oc", True),
+    ], id="beside-the-user-s-trees"),
+])
+def test_what_lies_in_the_service_user_s_tree_is_the_user_s(tmp_path: Path, text: str, dirs: list[tuple],
+                                                            files: list[tuple]) -> None:
+    """README "Who is trusted": a target whose parent is in the user's home or in a directory the tool gives the
+    user is written as that user, and a parent the tool makes there is the user's too; one outside stays root's."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(text)
+    (tmp_path / "doc.md").write_text("x\n")
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    (host,) = render_inventory(v.inventory, _secret).values()
+    assert [(d.path, d.owner, d.group, d.as_user) for d in host.dirs] == dirs
+    assert [(f.path, f.owner, f.as_user) for f in host.files] == files
+
+
+def test_a_release_from_a_registry_keeps_its_registry_and_a_prefix_its_name(tmp_path: Path) -> None:
+    """README "Installing OpenClaw itself": `source: registry` fetches from `registry` on the host; the prefix is
+    used without its trailing slash (`<prefix>/current`), and only the slash is dropped."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("""\
+version: 1
+openclaw:
+  version: "2026.9.6"
+  install: {prefix: /opt/X/, source: registry, registry: "https://npm.example/", keep: 3, allow_downgrade: true}
+defaults:
+  service: {manager: systemd, user: oc}
+hosts:
+  a: {address: 192.0.2.1, instances: {main: {port: 18789}}}
+""")
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    (host,) = render_inventory(v.inventory, _secret).values()
+    assert host.release == DesiredRelease("/opt/X", "2026.9.6", "24.21.0", "registry", 3, True,
+                                          "https://npm.example/")

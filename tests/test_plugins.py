@@ -64,8 +64,47 @@ def test_the_config_loads_each_plugin_by_its_pinned_path_only_where_it_is_used(t
     # the inventory's own entry config is kept, the plugin's config merged over it
     assert cfg["plugins"]["entries"]["slack"] == {"enabled": True, "config": {"a": 1, "b": 2}}
     assert "plugins" not in _config(dh, "other")
-    assert [(p.package, p.version, p.dir, p.instances) for p in dh.plugins] == \
-        [("@openclaw/slack", "2026.9.6", f"{SLACK}/2026.9.6", ("main",))]
+    assert [(p.host, p.package, p.version, p.dir, p.instances) for p in dh.plugins] == \
+        [("a", "@openclaw/slack", "2026.9.6", f"{SLACK}/2026.9.6", ("main",))]
+
+
+PINNED_PATH = f"{SLACK}/2026.9.6/node_modules/@openclaw/slack"
+
+
+@pytest.mark.parametrize(("config", "plugins"), [
+    pytest.param("{}", {"load": {"paths": [PINNED_PATH]}, "entries": {"slack": {"enabled": True}}},
+                 id="nothing-in-the-inventory"),
+    pytest.param("{plugins: {load: {paths: [/srv/mine, 7]}, entries: {other: {enabled: false}}}}",
+                 {"load": {"paths": ["/srv/mine", PINNED_PATH]},
+                  "entries": {"other": {"enabled": False}, "slack": {"enabled": True}}},
+                 id="the-inventory-s-paths-first-and-its-entries-kept"),
+    pytest.param(f"{{plugins: {{load: {{paths: [{PINNED_PATH}]}}, entries: {{slack: {{enabled: false}}}}}}}}",
+                 {"load": {"paths": [PINNED_PATH]}, "entries": {"slack": {"enabled": True}}},
+                 id="the-pinned-path-once-and-the-plugin-enabled"),
+])
+def test_the_config_s_plugin_keys_around_what_the_inventory_gives(tmp_path: Path, config: str,
+                                                                   plugins: dict[str, Any]) -> None:
+    """README "Plugins": load paths after any the inventory gives (a path that is not a string dropped), one
+    enabled entry per plugin beside the inventory's own, the pinned path named once."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(f"""\
+version: 1
+openclaw: {{version: "2026.9.6"}}
+defaults:
+  service: {{manager: none}}
+hosts:
+  a:
+    address: 10.0.0.1
+    instances:
+      main: {{port: 18789, config: {config}, plugins: {{"@openclaw/slack": "2026.9.6"}}}}
+""")
+    v = validate_file(str(inv), check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    before = json.dumps(v.inventory.hosts[0].instances[0].config, sort_keys=True)
+    dh = render_host(v.inventory, v.inventory.hosts[0])
+    assert _config(dh, "main")["plugins"] == plugins
+    # render writes into its own copy: the inventory's config is what it was (a second render starts afresh)
+    assert json.dumps(v.inventory.hosts[0].instances[0].config, sort_keys=True) == before
 
 
 def test_plugin_ids_default_to_the_official_naming() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.core.policies import HostKeyPolicy
+from provisioner.inventory.build import jump_hops
 from provisioner.inventory.hops import (
     MAX_HOPS,
     Hop,
@@ -72,6 +73,20 @@ def test_a_hop_not_in_that_form_is_refused_in_words(text: str, message: str) -> 
     with pytest.raises(RouteError) as err:
         parse_hop(text)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(("value", "hops"), [
+    (None, ()),
+    ("b1", ("b1",)),
+    ("b1,u@b2:2", ("b1", "u@b2:2")),  # OpenSSH's form, first hop first
+    (" b1 , b2 ", ("b1", "b2")),
+    (["b1", " b2 "], ("b1", "b2")),  # a YAML list alike
+    ("none", ()),  # OpenSSH's word for no bastion, e.g. over a default
+    (["none"], ()),
+    ("none,b1", ("none", "b1")),  # only alone
+])
+def test_proxy_jump_is_a_list_of_hops_first_first(value: object, hops: tuple[str, ...]) -> None:
+    assert jump_hops(value) == hops
 
 
 @pytest.mark.parametrize(("text", "bare"), [

@@ -179,6 +179,10 @@ def test_layering_merges_mappings_and_replaces_everything_else() -> None:
     assert merged == {"a": {"x": 1, "y": 2, "l": [2]}, "s": {"k": 3}}
     assert prov == {("a",): ("two", "a"), ("a", "x"): ("one", "a", "x"), ("a", "l"): ("two", "a", "l"),
                     ("a", "y"): ("two", "a", "y"), ("s",): ("two", "s"), ("s", "k"): ("two", "s", "k")}
+    # a mapping replacing a scalar: every leaf below it, at any depth, comes from its layer
+    _, prov = layer([({"s": 1}, ("one",)), ({"s": {"k": {"d": {"e": 3}}}}, ("two",))])
+    assert prov == {("s",): ("two", "s"), ("s", "k"): ("two", "s", "k"), ("s", "k", "d"): ("two", "s", "k", "d"),
+                    ("s", "k", "d", "e"): ("two", "s", "k", "d", "e")}
     src = {"m": {"n": [{"o": 1}]}}
     merged, _ = layer([(src, ())])
     merged["m"]["n"][0]["o"] = 2
@@ -269,3 +273,30 @@ hosts:
     assert i.plugins == (PluginSpec("@acme/thing-plugin", "2.0.0", "things", {"a": 1}),
                          PluginSpec("@openclaw/slack", "1.2.3", "slack", None),
                          PluginSpec("openclaw-foo", "1.0.0", "foo", None))
+
+
+def test_fleet_settings_given_otherwise_and_what_each_host_set_itself() -> None:
+    text = """\
+version: 1
+forks: 7
+openclaw: {command: [node, /opt/oc/cli.js]}
+dedupe: {dir: /srv/claims, configure_gateway: false, mount: {type: nfs, source: "nas:/c"}}
+defaults: {ssh: {identity_file: /k/id}}
+groups: {g: {hosts: [h], vars: {ssh: {port: 2200}}}}
+hosts:
+  h: {address: a, ssh: {user: u, proxy_jump: "b.example, c.example"}, instances: {}}
+  k: {address: b, instances: {}}
+"""
+    v = validate_text(text, "/inv/i.yaml", "feed", check_configs=False)
+    assert v.inventory is not None, [d.format() for d in v.diagnostics]
+    inv = v.inventory
+    assert (inv.forks, inv.sha256, inv.raw["forks"]) == (7, "feed", 7)
+    assert inv.openclaw == OpenClawSettings("2026.9.6", ("node", "/opt/oc/cli.js"), None, False)
+    assert inv.openclaw.run_command == ("node", "/opt/oc/cli.js")
+    assert inv.dedupe == DedupeSettings("/srv/claims", False, DedupeMount("nfs", "nas:/c", (), None))
+    h, k = inv.hosts
+    assert h.ssh.proxy_jump == ("b.example", "c.example")
+    # the keys some layer set (an identity file named there is the only one offered), not the defaults'
+    assert (h.ssh.explicit, k.ssh.explicit) == (frozenset({"identity_file", "port", "user", "proxy_jump"}),
+                                                frozenset({"identity_file"}))
+    assert validate_text(text.replace("forks: 7\n", ""), "/inv/i.yaml", check_configs=False).inventory.forks is None  # type: ignore[union-attr]

@@ -281,7 +281,7 @@ version: 1
 forks: 7
 openclaw: {command: [node, /opt/oc/cli.js]}
 dedupe: {dir: /srv/claims, configure_gateway: false, mount: {type: nfs, source: "nas:/c"}}
-defaults: {ssh: {identity_file: /k/id}}
+defaults: {ssh: {identity_file: /k/id, known_hosts: /etc/link/../known_hosts}}
 groups: {g: {hosts: [h], vars: {ssh: {port: 2200}}}}
 hosts:
   h: {address: a, ssh: {user: u, proxy_jump: "b.example, c.example"}, instances: {}}
@@ -297,6 +297,9 @@ hosts:
     h, k = inv.hosts
     assert h.ssh.proxy_jump == ("b.example", "c.example")
     # the keys some layer set (an identity file named there is the only one offered), not the defaults'
-    assert (h.ssh.explicit, k.ssh.explicit) == (frozenset({"identity_file", "port", "user", "proxy_jump"}),
-                                                frozenset({"identity_file"}))
+    assert (h.ssh.explicit, k.ssh.explicit) == (
+        frozenset({"identity_file", "known_hosts", "port", "user", "proxy_jump"}),
+        frozenset({"identity_file", "known_hosts"}))
+    # a controller path given absolute is used as written: `..` after a symbolic link is not the lexical parent
+    assert k.ssh.known_hosts == "/etc/link/../known_hosts"
     assert validate_text(text.replace("forks: 7\n", ""), "/inv/i.yaml", check_configs=False).inventory.forks is None  # type: ignore[union-attr]

@@ -279,7 +279,7 @@ def test_fleet_settings_given_otherwise_and_what_each_host_set_itself() -> None:
     text = """\
 version: 1
 forks: 7
-openclaw: {command: [node, /opt/oc/cli.js]}
+openclaw: {version: "2026.10.1", command: [node, /opt/oc/cli.js]}
 dedupe: {dir: /srv/claims, configure_gateway: false, mount: {type: nfs, source: "nas:/c"}}
 defaults: {ssh: {identity_file: /k/id, known_hosts: /etc/link/../known_hosts}}
 groups: {g: {hosts: [h], vars: {ssh: {port: 2200}}}}
@@ -291,7 +291,7 @@ hosts:
     assert v.inventory is not None, [d.format() for d in v.diagnostics]
     inv = v.inventory
     assert (inv.forks, inv.sha256, inv.raw["forks"]) == (7, "feed", 7)
-    assert inv.openclaw == OpenClawSettings("2026.9.6", ("node", "/opt/oc/cli.js"), None, False)
+    assert inv.openclaw == OpenClawSettings("2026.10.1", ("node", "/opt/oc/cli.js"), None, True)
     assert inv.openclaw.run_command == ("node", "/opt/oc/cli.js")
     assert inv.dedupe == DedupeSettings("/srv/claims", False, DedupeMount("nfs", "nas:/c", (), None))
     h, k = inv.hosts

@@ -302,4 +302,7 @@ hosts:
         frozenset({"identity_file", "known_hosts"}))
     # a controller path given absolute is used as written: `..` after a symbolic link is not the lexical parent
     assert k.ssh.known_hosts == "/etc/link/../known_hosts"
-    assert validate_text(text.replace("forks: 7\n", ""), "/inv/i.yaml", check_configs=False).inventory.forks is None  # type: ignore[union-attr]
+    # no forks: None (the CLI's default applies); a claim dir without a mount: none to render
+    bare = validate_text(text.replace("forks: 7\n", "").replace(', mount: {type: nfs, source: "nas:/c"}', ""),
+                         "/inv/i.yaml", check_configs=False).inventory
+    assert bare is not None and (bare.forks, bare.dedupe) == (None, DedupeSettings("/srv/claims", False, None))

@@ -361,3 +361,20 @@ def test_inventory_writer_points_at_lab_hosts(ssh_hosts: list[LabHost],
     assert data["defaults"]["ssh"] == {"become": True, **a.ssh_settings(a.alt_user)}
     validated = validate_file(str(path), check_configs=False)
     assert validated.ok, [str(d) for d in validated.diagnostics]
+
+
+def test_a_host_namespace_gets_the_prefix_length_of_a_network_larger_than_a_24() -> None:
+    # Hosts past the 139th of a /22 lab sit in another /24 than the control namespace: with eth0 set to a /24
+    # they had no route back to it and never answered (a lab of 500 hosts could not come up).
+    from tests.lab import netns
+
+    tag = uuid.uuid4().hex[:6]
+    bridge, host, veth = f"ocq{tag}b", f"ocq{tag}h", f"vq{tag}"
+    try:
+        netns.ensure_bridge(bridge)
+        netns.add_host(bridge, host, veth, "10.250.1.2", 22)
+        assert "inet 10.250.1.2/22 " in netns.ip("-n", host, "-o", "addr", "show", "eth0").stdout
+        assert "10.250.0.0/22 dev eth0" in netns.ip("-n", host, "route").stdout
+    finally:
+        netns.delete(bridge, host, veth)
+        netns.delete(bridge, bridge)

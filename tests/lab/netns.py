@@ -50,7 +50,7 @@ def add_host(ctl: str, ns: str, veth: str, address: str, prefixlen: int = 24) ->
     delete(ctl, ns, veth)
     ip("netns", "add", ns)
     ip("-n", ns, "link", "set", "lo", "up")
-    attach(ctl, ns, veth, "eth0", address)
+    attach(ctl, ns, veth, "eth0", address, prefixlen)
 
 
 def ensure_bridge(ns: str) -> None:

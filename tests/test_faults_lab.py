@@ -109,13 +109,18 @@ class Fleet:
                 assert started_after_its_files(host, unit, self.expected[name]), f"{name}: {unit} runs older files"
         return r
 
-    def check_whole(self, old: dict[str, dict[str, bytes]], new: dict[str, dict[str, bytes]]) -> dict[str, str]:
+    def check_whole(self, old: dict[str, dict[str, bytes]], new: dict[str, dict[str, bytes]], *,
+                    sessions_end: bool = False) -> dict[str, str]:
         """Every managed file old or new, never in between; no temp file anywhere. Returns host -> 'old',
-        'new' or 'mixed' (some files of each, which is allowed: each file is whole)."""
+        'new' or 'mixed' (some files of each, which is allowed: each file is whole). With `sessions_end`, first
+        waits for the host's SSH sessions to close (a killed controller's do at once): a script it sent just
+        before it died may still be on its way through sshd, not yet holding the busy lock."""
         TALLY["faults"] += 1
         where = {}
         for name, host in self.hosts.items():
             # a script keeps running on the host after its controller dies: judge the host once it has ended
+            if sessions_end:
+                wait_for(lambda h=host: not scripts_of(h), what=f"{name}: the killed run's sessions and scripts to end")
             host.run(["flock", "-w", "60", BUSY_PATH, "true"])
             paths = sorted(set(old[name]) | set(new[name]))
             now = self.on_host(name, paths)
@@ -135,6 +140,11 @@ class Fleet:
                              "2>/dev/null || true").stdout.split()
             assert temps == [], f"{name}: temp files left behind: {temps}"
         return where
+
+
+def scripts_of(host: LabHost) -> list[str]:
+    """The host's SSH sessions (sshd's per-connection processes, not its listener) and the tool's scripts."""
+    return host.run("pgrep -af '^sshd: [^/]' ; pgrep -af '^/bin/sh -s$' ; true").stdout.splitlines()
 
 
 def started_after_its_files(host: LabHost, unit: str, files: dict[str, bytes]) -> bool:
@@ -304,7 +314,7 @@ def test_sigkill_mid_batch_leaves_whole_files_and_the_next_apply_takes_the_stale
         run.send_signal(signal.SIGKILL)
         rc = fleet.provision.finish(run, timeout=120).returncode
         assert rc == -signal.SIGKILL
-        seen.append(fleet.check_whole(old, new)["gw1"])
+        seen.append(fleet.check_whole(old, new, sessions_end=True)["gw1"])
         assert locked(host), "a killed run leaves its lock"
         plan = fleet.provision("plan", inv, "--detailed-exitcode")
         assert plan.returncode == 2, plan.stdout  # files still to write, or a restart left pending
@@ -344,3 +354,4 @@ def test_two_applies_at_once_the_second_refuses_and_unlock_spares_a_live_run(fle
     un = fleet.provision("unlock", inv)
     assert un.returncode == 0 and "its run is dead" in un.stderr and not locked(host), un.stdout + un.stderr
     fleet.converge(fleet.inventory("killed"))
+

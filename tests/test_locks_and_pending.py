@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,41 @@ def test_the_probe_reports_pending_restarts_and_the_lock() -> None:
     out = "M gw-main.service\nR gw-main.service\nL ctl pid=1 run=x at=2\nEND\n"
     obs = parse_probe("h", req, out)
     assert obs.pending_restart == ("gw-main.service",) and obs.lock_holder == "ctl pid=1 run=x at=2"
+
+
+def test_a_listener_whose_process_is_gone_by_the_time_it_is_looked_up_holds_no_port(tmp_path: Path) -> None:
+    # ss lists a gateway's old process; it exits (a restart) before its cgroup is read: its port is free now
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ss").write_text("#!/bin/sh\ncat <<'EOF'\n"
+                             f'LISTEN 0 511 127.0.0.1:18789 0.0.0.0:* users:(("node",pid={gone.pid},fd=21))\n'
+                             f'LISTEN 0 511 127.0.0.1:18791 0.0.0.0:* users:(("python3",pid={os.getpid()},fd=3))\n'
+                             "EOF\n")
+    (fake / "ss").chmod(0o755)
+    req = ProbeRequest(systemd=False, unit_dirs=(), listeners=True)
+    r = subprocess.run(["/bin/sh", "-s"], input=probe_script(req), capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    ports = {lst.port: lst for lst in parse_probe("h1", req, r.stdout).listeners}
+    assert set(ports) == {18791}, r.stdout
+    comm = Path("/proc/self/comm").read_text().strip()
+    assert ports[18791].pid == os.getpid() and ports[18791].command == comm
+
+
+def test_a_host_another_live_run_is_changing_says_so_before_its_problems() -> None:
+    from provisioner.apply.planning import with_problems
+    from provisioner.core.changes import HostPlan
+
+    plain = with_problems(HostPlan("h1", ()), 1)
+    assert plain.error == "1 problem(s) on the host would break the apply (see above)"
+    busy = with_problems(HostPlan("h1", (), locked_by=new_holder()), 2)
+    assert busy.error is not None and busy.error.startswith("host is locked by another run that is still going (")
+    assert busy.error.endswith("; 2 problem(s) on the host would break the apply (see above)")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    dead_holder = new_holder().replace(f"pid={os.getpid()}", f"pid={dead.pid}")
+    stale = with_problems(HostPlan("h1", (), locked_by=dead_holder), 1)
+    assert stale.error == plain.error  # a dead run changes nothing any more: the problems are the host's own
+    assert with_problems(HostPlan("h1", ()), 0).error is None
+    assert with_problems(HostPlan("h1", (), error="unreachable"), 3).error == "unreachable"

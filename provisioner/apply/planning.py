@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from provisioner.apply.capabilities import port_diagnostics, version_diagnostics
 from provisioner.apply.fleet import Fleet, make_plan
+from provisioner.apply.locks import Liveness, liveness, parse_holder, refusal
 from provisioner.core.changes import Action, Change, ChangeKind, HostPlan, Plan
 from provisioner.core.diagnostics import Diagnostic
 from provisioner.core.observed import ObservedHost
@@ -45,10 +46,20 @@ def plan_session(session: Session, fleet: Fleet) -> tuple[Plan, list[Diagnostic]
             hosts.append(replace(hp, error=f"capability check failed: {diags}"))
             continue
         shown += diags
-        errors = [d for d in diags if d.is_error]
-        hosts.append(replace(hp, error=f"{len(errors)} problem(s) on the host would break the apply (see above)")
-                     if errors and not hp.error else hp)
+        hosts.append(with_problems(hp, sum(d.is_error for d in diags)))
     return replace(plan, hosts=tuple(hosts)), shown
+
+
+def with_problems(hp: HostPlan, errors: int) -> HostPlan:
+    """The host's plan kept out of the apply when the capability checks found `errors` problems on it."""
+    if not errors or hp.error:
+        return hp
+    why = f"{errors} problem(s) on the host would break the apply (see above)"
+    if hp.locked_by and liveness(parse_holder(hp.locked_by)) is Liveness.LIVE:
+        # another run is changing the host as it is probed: the lock is the reason to give first, and what that
+        # run is in the middle of (a gateway restarting) may be all there is to the problems
+        why = f"{refusal(hp.locked_by)}; {why}"
+    return replace(hp, error=why)
 
 
 def without_removals(plan: Plan) -> Plan:

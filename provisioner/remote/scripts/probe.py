@@ -144,8 +144,9 @@ def probe_script(req: ProbeRequest, root: str = "") -> str:
                      'port=${local##*:}; pid=; unit=; comm=; '
                      'case $users in *pid=*) pid=${users##*pid=}; pid=${pid%%[!0-9]*} ;; esac; '
                      'if [ -n "$pid" ]; then '
+                     # a process gone since ss listed it (a gateway restarting) no longer holds its port
                      'while IFS= read -r l; do case $l in */*.service) unit=${l##*/}; break ;; esac; done '
-                     '2>/dev/null < /proc/$pid/cgroup; read -r comm 2>/dev/null < /proc/$pid/comm; fi; '
+                     '2>/dev/null < /proc/$pid/cgroup || continue; read -r comm 2>/dev/null < /proc/$pid/comm; fi; '
                      'echo "P $port ${pid:--} ${unit:--} ${comm:--}"; done; fi')
     lines.append("echo END")
     # `set +e`, not just no -e: the probe may run after the lock script in the same shell (lock_then)

@@ -116,7 +116,7 @@ def read_archive_script(user: str, group: str, path: str, root: str = "") -> str
         f"R={q(root)}",
         f'if [ -n "$R" ]; then set -- "$R"{q(path)}; {check.replace("exec ", "")}; exit 0; fi',
         f"exec timeout -k 5 {BACKUP_TIMEOUT} setpriv --reuid={q(user)} --regid={q(group)} --init-groups "
-        f"--no-new-privs --reset-env -- /bin/sh -c {q(check)} sh {q(path)}",
+        f"--no-new-privs --reset-env -- /bin/sh -c {q(check)} sh {q(path)} 8>&-",  # no busy-lock fd for the user
     ])
 
 

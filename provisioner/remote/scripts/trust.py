@@ -50,12 +50,14 @@ REFUSED = "REFUSED"  # stderr word of a write that found a link or another file 
 # (for at most $ocp_limit seconds if the script sets it, else USER_TIMEOUT: a backup of a large state takes longer).
 # `ocp_safe PATH...`: each existing PATH (the ancestors of a root-side target) is a directory owned by root and
 # writable by no one else, or a link whose resolved target's directories are; prints UNSAFE and fails otherwise.
+# A user-side sub-script gets no fd 8 (the busy lock, remote/scripts/writes.py): a process the user leaves behind,
+# or one of its own that attaches to the sub-script, would otherwise hold root's lock and append to root's file.
 HELPERS = f"""ocp_as() {{
   ocp_d=$(mktemp -d) || return 1
   ocp_rc=0
-  if [ -n "$R" ]; then /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?
+  if [ -n "$R" ]; then /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" 8>&- || ocp_rc=$?
   else timeout -k 5 "${{ocp_limit:-{USER_TIMEOUT}}}" setpriv --reuid="$1" --regid="$2" --init-groups \\
-    --no-new-privs --reset-env -- /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" || ocp_rc=$?; fi
+    --no-new-privs --reset-env -- /bin/sh -s >"$ocp_d/o" 2>"$ocp_d/e" 8>&- || ocp_rc=$?; fi
   head -c {OUTPUT_CAP} -- "$ocp_d/o" | sed 's/^/{USER_PREFIX}/'
   if [ -s "$ocp_d/e" ]; then head -c 65536 -- "$ocp_d/e" | sed "s|^|as $1: |" >&2; fi
   [ "$ocp_rc" != 124 ] || echo "as $1: timed out after ${{ocp_limit:-{USER_TIMEOUT}}} s (a FIFO or a huge file in its \\

@@ -32,7 +32,9 @@ def busy_lines(*, wait: float | None = None) -> list[str]:
     files left behind by a run killed between its writes and its renames)."""
     d, b = f'"$R"{q(STATE_DIR)}', f'"$R"{q(BUSY_PATH)}'
     grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo {BUSY}; exit 0; }}"
-    return ["trap '' PIPE", f"mkdir -p {d}", f"exec 8>>{b}", f"if command -v flock >/dev/null; then {grab}; fi"]
+    # root's alone (0600): anyone who can open the file can flock it, and would hold every later run at its flock
+    return ["trap '' PIPE", f"mkdir -p {d}", f"exec 8>>{b}", f"chmod 0600 {b}",
+            f"if command -v flock >/dev/null; then {grab}; fi"]
 
 
 @dataclass(frozen=True)

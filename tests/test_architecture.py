@@ -157,6 +157,7 @@ def all_scripts() -> dict[str, str]:
         "unlock": locks.unlock_script(holder, settled=units),
         "read_lock": locks.read_lock_script(),
         "clear_lock": locks.clear_lock_script(holder),
+        "fence_then_write": locks.fence_script(holder) + writes.write_script(batch),
         "systemctl": systemd.systemctl_script(True, units[:1], units[1:], ["old.service"],
                                               ["/etc/systemd/system/old.service"], [d]),
         "unit_states": systemd.unit_states_script(units),

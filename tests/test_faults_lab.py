@@ -355,3 +355,49 @@ def test_two_applies_at_once_the_second_refuses_and_unlock_spares_a_live_run(fle
     assert un.returncode == 0 and "its run is dead" in un.stderr and not locked(host), un.stdout + un.stderr
     fleet.converge(fleet.inventory("killed"))
 
+
+# Holds back every `flock 8` on the host (the fence, or a script taking the busy lock) until the test removes its
+# entry in the queue; `flock -w` (a takeover waiting for a dead run's scripts) passes. A stand-in for a host so
+# slow, or an sshd so backed up, that a killed run's last script starts after the next run has taken over.
+FLOCK_QUEUE = "/run/ocp-flock-queue"
+FLOCK_GATE = f"""#!/bin/sh
+case "$1" in -*) exec /usr/bin/flock "$@" ;; esac
+t={FLOCK_QUEUE}/$$
+: > "$t"
+while [ -e "$t" ]; do sleep 0.02; done
+exec /usr/bin/flock "$@"
+"""
+
+
+def queued(host: LabHost) -> set[str]:
+    return set(host.run(["ls", "-1", FLOCK_QUEUE]).stdout.split())
+
+
+def test_a_killed_runs_late_script_changes_nothing_once_the_next_run_has_taken_over(fleet: Fleet) -> None:
+    host = fleet.hosts["gw1"]
+    host.run(["mkdir", "-p", FLOCK_QUEUE])
+    host.write_file("/usr/local/bin/flock", FLOCK_GATE, mode=0o755)
+    try:
+        late = fleet.provision.start("apply", fleet.inventory("late-a"), "--yes")
+        wait_for(lambda: bool(queued(host)), what="the first apply's write script to reach the host")
+        held_back = queued(host)
+        late.send_signal(signal.SIGKILL)
+        assert fleet.provision.finish(late, timeout=120).returncode == -signal.SIGKILL
+        inv = fleet.inventory("late-b")
+        nxt = fleet.provision.start("apply", inv, "--yes")
+        while nxt.poll() is None:  # every script of the next run goes through; the killed run's stays queued
+            for entry in queued(host) - held_back:
+                host.run(["rm", "-f", f"{FLOCK_QUEUE}/{entry}"])
+        r = fleet.provision.finish(nxt, timeout=120)
+        assert r.returncode == 0 and "took over the stale lock of a killed run" in r.stdout, r.stdout + r.stderr
+        # now the killed run's write script goes on, long after its lock was taken over and released
+        assert queued(host) == held_back
+        host.run(["sh", "-c", f"rm -f {FLOCK_QUEUE}/*"])
+        wait_for(lambda: not scripts_of(host), what="the killed run's script to end")
+    finally:
+        host.run(["rm", "-rf", "/usr/local/bin/flock", FLOCK_QUEUE])
+    want = fleet.render(inv)["gw1"]
+    assert fleet.on_host("gw1", list(want)) == want, "the killed run's script wrote after the takeover"
+    assert fleet.provision("plan", inv, "--detailed-exitcode").returncode == 0
+    fleet.expected = fleet.render(inv)
+    fleet.converge(inv)

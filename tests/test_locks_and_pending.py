@@ -17,7 +17,10 @@ from provisioner.core.desired import DesiredHost, DesiredService
 from provisioner.core.observed import ObservedHost, ObservedService
 from provisioner.core.policies import Manager
 from provisioner.plan import plan_host
+from provisioner.remote.connect import LockLost, held, run_script
+from provisioner.remote.local import LocalTransport
 from provisioner.remote.scripts.probe import PENDING_DIR, ProbeRequest, parse_probe, probe_script
+from provisioner.remote.scripts.shell import sh_script
 
 
 def test_a_holder_line_round_trips() -> None:
@@ -79,6 +82,71 @@ def test_the_probe_reports_pending_restarts_and_the_lock() -> None:
     out = "M gw-main.service\nR gw-main.service\nL ctl pid=1 run=x at=2\nEND\n"
     obs = parse_probe("h", req, out)
     assert obs.pending_restart == ("gw-main.service",) and obs.lock_holder == "ctl pid=1 run=x at=2"
+
+
+# The fence: every script a run sends while it holds the lock runs only while the lock is still that run's.
+# Real sh and flock on a stand-in host (a directory standing for /).
+
+def _stand_in(tmp_path: Path, lock_line: str | None) -> LocalTransport:
+    from provisioner.remote.scripts.probe import LOCK_PATH
+
+    root = tmp_path / "host"
+    (root / LOCK_PATH.lstrip("/")).parent.mkdir(parents=True)
+    if lock_line is not None:
+        (root / LOCK_PATH.lstrip("/")).write_text(lock_line + "\n")
+    return LocalTransport("h1", str(root))
+
+
+def _body(t: LocalTransport) -> str:
+    return sh_script([f"touch -- {t.root}/ran", "echo DONE"])
+
+
+def test_a_script_under_the_lock_runs_while_the_lock_is_this_runs(tmp_path: Path) -> None:
+    me = new_holder()
+    t = _stand_in(tmp_path, me)
+    res = run_script(held(t, me), _body(t))
+    assert res.ok and res.text().strip() == "DONE" and (tmp_path / "host" / "ran").exists()
+
+
+@pytest.mark.parametrize("lock_line", ["other pid=1 run=aaaaaaaaaaaa at=1 ctl=000000000000", None, ""])
+def test_a_script_under_a_lock_taken_over_or_cleared_changes_nothing(tmp_path: Path, lock_line: str | None) -> None:
+    t = _stand_in(tmp_path, lock_line)
+    with pytest.raises(LockLost, match="no longer holds the host lock"):
+        run_script(held(t, new_holder()), _body(t))
+    assert not (tmp_path / "host" / "ran").exists()
+
+
+def test_the_fence_holds_the_busy_lock_for_the_whole_script(tmp_path: Path) -> None:
+    # a takeover (clear_lock_script) waits on the busy flock: it must not get it while a fenced script runs,
+    # even when that script takes the busy lock again itself (write_script does)
+    from provisioner.remote.scripts.writes import BUSY_PATH, busy_lines
+
+    me = new_holder()
+    t = _stand_in(tmp_path, me)
+    busy = tmp_path / "host" / BUSY_PATH.lstrip("/")
+    probe = f"if flock -n {busy}.first true; then echo FREE; else echo HELD; fi"
+    # the first busy file is moved aside: taking the lock again by reopening fd 8 would let go of it
+    res = run_script(held(t, me), sh_script([f"mv {busy} {busy}.first; : > {busy}", probe, *busy_lines(), probe]))
+    assert res.text().split() == ["HELD", "HELD"], res.text()
+    assert subprocess.run(["flock", "-n", f"{busy}.first", "true"]).returncode == 0  # it ends with the script
+
+
+def test_a_script_without_the_lock_is_sent_as_it_is(tmp_path: Path) -> None:
+    t = _stand_in(tmp_path, None)
+    assert run_script(t, _body(t)).ok and (tmp_path / "host" / "ran").exists()
+
+
+def test_a_user_side_sub_script_gets_no_busy_lock_descriptor(tmp_path: Path) -> None:
+    from provisioner.remote.scripts.trust import HELPERS, as_user
+
+    me = new_holder()
+    t = _stand_in(tmp_path, me)
+    res = run_script(held(t, me), sh_script([HELPERS, "ls /proc/self/fd > /dev/null",  # root side: fd 8 open
+                                             "[ -e /proc/self/fd/8 ] && echo ROOT8",
+                                             *as_user("u", "g", ["if [ -e /proc/self/fd/8 ]; then echo USER8; "
+                                                                 "else echo NO8; fi"], t.root)]))
+    assert res.ok, res.err_text()
+    assert "ROOT8" in res.text() and "NO8" in res.text() and "USER8" not in res.text(), res.text()
 
 
 def test_a_listener_whose_process_is_gone_by_the_time_it_is_looked_up_holds_no_port(tmp_path: Path) -> None:

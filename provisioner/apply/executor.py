@@ -21,7 +21,7 @@ from provisioner.core.observed import ObservedHost
 from provisioner.digests import key_id, keyed
 from provisioner.install.release import Artifact
 from provisioner.plan import ABSENT, dir_fingerprint, observed_fingerprint, release_fingerprint, sha256
-from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.connect import held, run_script, transport_root
 from provisioner.remote.scripts.locks import unlock_script
 from provisioner.remote.scripts.probe import APPLIED_PATH, parse_probe, probe_script
 from provisioner.remote.scripts.tokens import ensure_tokens_script
@@ -93,8 +93,8 @@ def apply_host(
         gate = GateOptions(health_gate, health_timeout, health_poll, settle, channel_probe, plugin_inspect)
         say(h, "re-checking facts")
         observed = parse_probe(h, req, rest, root)
-        result = _apply_locked(t, desired, planned, root, become, say, gate, observed, release_artifact, holder,
-                               guard)
+        result = _apply_locked(held(t, holder), desired, planned, root, become, say, gate, observed,
+                               release_artifact, holder, guard)
         settled, unlocked = result.settled, result.unlocked
         if took_over:
             result.message = f"{result.message}; {took_over}" if result.message else took_over
@@ -259,7 +259,8 @@ def roll_back_host(t: Transport, desired: DesiredHost, done: HostResult, *, beco
                 return HostResult(done.host, HostStatus.FAILED, f"rollback: restoring files failed: {why}",
                                   rolled_back=True)
             if units:
-                back = run_restarts(t, desired, say, reload=done.reloaded, restart=units, become=become)
+                back = run_restarts(held(t, holder), desired, say, reload=done.reloaded, restart=units,
+                                    become=become)
                 res = back.result
                 assert res is not None
                 if not res.ok or back.failure:

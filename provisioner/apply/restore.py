@@ -26,7 +26,7 @@ from provisioner.apply.restarts import run_restarts
 from provisioner.apply.results import Progress
 from provisioner.core.desired import DesiredHost
 from provisioner.inventory.model import Instance
-from provisioner.remote.connect import run_script, transport_root
+from provisioner.remote.connect import held, run_script, transport_root
 from provisioner.remote.scripts.backups import HOST_DIR
 from provisioner.remote.scripts.locks import unlock_script
 from provisioner.remote.scripts.release import INCOMING_DIR, incoming_dir_script, prune_incoming_script
@@ -87,32 +87,33 @@ def restore_instance(t: Transport, desired: DesiredHost, inst: Instance, archive
     if not got.ok:
         raise RestoreError(f"{h}: {got.refusal}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    lt = held(t, holder)  # what runs under the lock: fenced
     dest = f"{INCOMING_DIR}/restore-{uuid.uuid4().hex[:8]}.tar.gz"
     try:
-        made = run_script(t, incoming_dir_script(), become=become)
+        made = run_script(lt, incoming_dir_script(), become=become)
         where = made.text().strip().removeprefix("DIR ")
         if not made.ok or not where.startswith(INCOMING_DIR):
             raise RestoreError(f"{h}: cannot prepare {INCOMING_DIR}: {made.err_text()[:300]}")
         pushed = f"{where}/ocp-restore-{stamp}.tar.gz"
         say(h, f"pushing {posixpath.basename(archive)}")
         t.put_file(archive, pushed, mode=0o600)
-        res = run_script(t, hand_over_script(pushed, dest, inst.service.group), become=become)
+        res = run_script(lt, hand_over_script(pushed, dest, inst.service.group), become=become)
         if not res.ok or HANDED not in res.text():
             raise RestoreError(f"{h}: {refusal_reason(res.err_text()) or res.err_text()[:300]}")
         say(h, f"stopping {inst.unit}")
-        run_restarts(t, desired, say, reload=False, restart=[], stop=[inst.unit], become=become)
+        run_restarts(lt, desired, say, reload=False, restart=[], stop=[inst.unit], become=become)
         out.aside = f"{inst.state_dir.rstrip('/')}{REPLACED_SUFFIX}{stamp}"
         stage = f"{inst.service.home.rstrip('/')}/{HOST_DIR}/restore.{inst.profile}.{stamp}"
         keep = [posixpath.relpath(p, inst.state_dir) for p in (inst.config_path, inst.env_file, inst.token_file)
                 if p and p.startswith(inst.state_dir.rstrip("/") + "/")]
         say(h, f"openclaw backup restore, as {inst.service.user}; the previous state dir goes to {out.aside}")
-        res = run_script(t, restore_state_script([(inst, dest, src, out.aside, stage)], command, keep=keep),
+        res = run_script(lt, restore_state_script([(inst, dest, src, out.aside, stage)], command, keep=keep),
                          become=become, timeout=1900)
         if RESTORED not in res.text():
             raise RestoreError(f"{h}: restoring the state of {inst.name} failed: {res.err_text()[-400:]}; "
                                f"{inst.unit} is stopped")
         say(h, f"starting {inst.unit}")
-        back = run_restarts(t, desired, say, reload=False, restart=[inst.unit], become=become)
+        back = run_restarts(lt, desired, say, reload=False, restart=[inst.unit], become=become)
         if back.result is None or not back.result.ok or back.failure:
             raise RestoreError(f"{h}: starting {inst.unit} failed: {back.failure or ''}")
         out.ready = _wait_ready(t, inst)

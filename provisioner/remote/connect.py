@@ -13,14 +13,15 @@ from provisioner.inventory.model import Host, Inventory
 from provisioner.remote.command import Command, with_sudo
 from provisioner.remote.jump import Jumps, proxy_socket
 from provisioner.remote.local import LocalTransport
+from provisioner.remote.scripts.locks import FENCED, FENCED_RC, fence_script
 from provisioner.remote.sockets import SockFactory
 from provisioner.remote.sshconfig import lookup
-from provisioner.remote.transport import ConnectError, Result, Sink, Transport, TransportError
+from provisioner.remote.transport import ConnectError, HttpResponse, Result, Sink, Transport, TransportError
 
 if TYPE_CHECKING:
     from provisioner.remote.ssh import SSHTransport
 
-__all__ = ["SockFactory", "open_transport", "run_script", "transport_root"]
+__all__ = ["Held", "LockLost", "SockFactory", "held", "open_transport", "run_script", "transport_root"]
 
 
 Note = Callable[[str, str], None]  # (host, message): how a retry is reported while the run goes on
@@ -88,11 +89,48 @@ def run_script(t: Transport, script: str, *, become: bool = False, timeout: floa
     argv: tuple[str, ...] = ("/bin/sh", "-s")
     if become:
         argv = with_sudo(argv)
-    res = t.run(Command(*argv), stdin=whole(script).encode("utf-8"), timeout=timeout, sink=sink)
+    fence = t.fence if isinstance(t, Held) else ""
+    res = t.run(Command(*argv), stdin=whole(fence + script).encode("utf-8"), timeout=timeout, sink=sink)
     if become and res.rc == 1 and not res.stdout and _SUDO_PASSWORD in res.stderr:
         raise BecomeError(t.host, f"sudo on {t.host} asks for a password and none can be given (the tool runs "
                           "sudo -n); allow the SSH user passwordless sudo (NOPASSWD) or connect as root")
+    if fence and res.rc == FENCED_RC and (sink is not None or res.stdout.startswith(FENCED.encode())):
+        raise LockLost(t.host, "this run no longer holds the host lock (another run took it over, or it was "
+                               "cleared with `provision unlock --force`): it stopped before changing anything more")
     return res
+
+
+class Held:
+    """A host's transport while this run holds its lock: every script sent through it starts with the fence
+    (remote/scripts/locks.py `fence_script`), so it runs only while the lock is still this run's."""
+
+    def __init__(self, t: Transport, holder: str) -> None:
+        self.inner = t
+        self.host = t.host
+        self.root = transport_root(t)
+        self.fence = fence_script(holder, self.root)
+
+    def run(self, cmd: Command, *, stdin: bytes | None = None, timeout: float | None = None,
+            sink: Sink | None = None) -> Result:
+        return self.inner.run(cmd, stdin=stdin, timeout=timeout, sink=sink)
+
+    def http_get(self, port: int, path: str, *, timeout: float = 5.0) -> HttpResponse:
+        return self.inner.http_get(port, path, timeout=timeout)
+
+    def put_file(self, local_path: str, remote_path: str, *, mode: int = 0o600) -> int:
+        return self.inner.put_file(local_path, remote_path, mode=mode)
+
+    def close(self) -> None:
+        pass  # a view of the run's connection: whoever opened it closes it
+
+
+def held(t: Transport, holder: str) -> Transport:
+    """`t` for the scripts of a run that has just taken the host lock as `holder`."""
+    return Held(t.inner if isinstance(t, Held) else t, holder)
+
+
+class LockLost(TransportError):
+    """A script sent under the host lock found the lock no longer this run's: it did nothing."""
 
 
 def whole(script: str) -> str:

@@ -10,13 +10,15 @@ from provisioner.remote.command import q
 from provisioner.remote.scripts.probe import LOCK_PATH, LOCK_TEXT, STATE_DIR
 from provisioner.remote.scripts.shell import sh_script
 from provisioner.remote.scripts.trust import HELPERS, safe_lines
-from provisioner.remote.scripts.writes import BUSY, busy_lines, settle_lines
+from provisioner.remote.scripts.writes import BUSY, BUSY_PATH, busy_lines, settle_lines
 
 LOCKED = "LOCKED"  # this run took the lock
 HELD = "HELD"  # `HELD <holder line>`: someone else holds it
 FREE = "FREE"  # nobody holds it
 CLEARED = "CLEARED"  # a dead run's lock was removed
 UNLOCKED = "UNLOCKED"  # released by its holder
+FENCED = "FENCED"  # a script sent under the lock found it no longer this run's, and did nothing
+FENCED_RC = 75  # its exit status (EX_TEMPFAIL): told apart from any status a script's own commands give
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,18 @@ def lock_script(holder: str, root: str = "", *, force: bool = False) -> str:
 def lock_then(holder: str, then: str, root: str = "", *, force: bool = False) -> str:
     """Take the lock and, only if it was taken, go on with another script in the same round trip."""
     return lock_script(holder, root, force=force) + then
+
+
+def fence_script(holder: str, root: str = "") -> str:
+    """The start of every script sent while this run holds the host lock (`remote/connect.py` `Held`): take the
+    busy flock, then go on only if the lock still names this run. A script of a killed run can reach its host
+    late (queued in sshd, or the host too slow to start it), after the next run has taken the lock over; it must
+    then change nothing. Under the flock the check cannot race a takeover, which clears the lock holding it."""
+    lk = f'"$R"{q(LOCK_PATH)}'
+    return sh_script([f"R={q(root)}", HELPERS, *safe_lines([BUSY_PATH]), *busy_lines(),
+                      # `read`, not LOCK_TEXT's two forks: this runs before every script of an apply
+                      f"ocp_lk=; IFS= read -r ocp_lk < {lk} 2>/dev/null || :",
+                      f'[ "$ocp_lk" = {q(holder)} ] || {{ echo {FENCED}; exit {FENCED_RC}; }}'])
 
 
 def unlock_script(holder: str, root: str = "", *, settled: Sequence[str] = ()) -> str:

@@ -32,9 +32,11 @@ def busy_lines(*, wait: float | None = None) -> list[str]:
     files left behind by a run killed between its writes and its renames)."""
     d, b = f'"$R"{q(STATE_DIR)}', f'"$R"{q(BUSY_PATH)}'
     grab = "flock 8" if wait is None else f"flock -w {wait:g} 8 || {{ echo {BUSY}; exit 0; }}"
+    # once per shell: a script run after the fence (remote/scripts/locks.py) in the same shell must not reopen
+    # fd 8, which would drop the flock for a moment, long enough for a takeover to slip in
     # root's alone (0600): anyone who can open the file can flock it, and would hold every later run at its flock
-    return ["trap '' PIPE", f"mkdir -p {d}", f"exec 8>>{b}", f"chmod 0600 {b}",
-            f"if command -v flock >/dev/null; then {grab}; fi"]
+    return ["trap '' PIPE", 'if [ -z "${ocp_busy-}" ]; then', f"mkdir -p {d}", f"exec 8>>{b}", f"chmod 0600 {b}",
+            f"if command -v flock >/dev/null; then {grab}; fi", "ocp_busy=1", "fi"]
 
 
 @dataclass(frozen=True)

@@ -451,18 +451,15 @@ def test_dedupe_verify_refuses_a_linked_claim_dir(fl: Fleet) -> None:
 def test_the_user_cannot_plant_the_lock_and_unlock_works(fl: Fleet) -> None:
     v0 = VICTIMS.snapshot(fl.gw)
     lock_dir = LOCK.rsplit("/", 1)[0]
-    assert fl.gw.exists(f"{lock_dir}/busy")  # made by the applies so far: opening it is what is tried below
     for attempt in (["touch", LOCK], ["ln", "-sfn", "/etc/passwd", LOCK], ["ln", "-sfn", VICTIM, f"{lock_dir}/busy"],
                     ["ln", "-s", VICTIM, f"{lock_dir}/ocb-{TAG}"], ["mkdir", "-p", f"{lock_dir}/prev/ocb-{TAG}"],
-                    # holding the busy lock would stall every later run at its flock
-                    ["flock", "-n", f"{lock_dir}/busy", "true"]):
+                    ["sh", "-c", f"exec 9< {lock_dir}/busy && flock -n 9"]):  # held, it would stall every run
         r = fl.gw.run(attempt, user=USER, check=False)
         assert r.returncode != 0 and "Permission denied" in r.stderr, (attempt, r.returncode, r.stderr)
     assert not fl.gw.exists(LOCK)
     u = fl.cli("unlock", fl.base)
     assert u.rc == 0 and u.line_with("gw", "not locked"), u.tail()
-    p = fl.cli("plan", fl.base, "--detailed-exitcode")
-    assert p.rc == 0, p.tail()
+    assert (p := fl.cli("plan", fl.base, "--detailed-exitcode")).rc == 0, p.tail()
     unchanged(fl.gw, v0)
 
 

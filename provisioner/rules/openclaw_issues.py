@@ -7,9 +7,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # jsonschema costs ~40 ms to import, and only a config that fails its schema needs it here
+    from jsonschema.exceptions import ValidationError
 
 Path = tuple[str | int, ...]
 
@@ -190,6 +191,8 @@ def _explain(error: ValidationError, version: str) -> Iterator[ConfigIssue]:
             forms = " or ".join(dict.fromkeys(_expected(b) for b in value))
             yield ConfigIssue(path, f"{prefix} {forms}; got {_kind(instance)} ({_show(instance)})")
             return
+        from jsonschema.exceptions import best_match
+
         chosen = best_match(relevant)
         if chosen is not None:
             yield from _explain(chosen, version)

@@ -14,6 +14,7 @@ import inspect
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,12 @@ def test_every_host_script_parses(name: str) -> None:
         assert r.returncode == 0, f"{name} ({what}) does not parse: {r.stderr}"
     if "ocp_as " in script:
         assert len(parts) > 1  # the sub-scripts were found, and so were checked
+
+
+def test_a_plan_does_not_import_what_only_a_failing_check_needs() -> None:
+    # jsonschema alone costs ~40 ms a run; the inventory and config checks import it when they validate, and a
+    # plan with a warm validation cache never does
+    code = ("import sys, provisioner.cli.plan, provisioner.cli.apply, provisioner.rules.secrets; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jsonschema'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -94,7 +94,7 @@ class PlanFileError(Exception):
 def loads(text: str) -> Plan:
     try:
         data = json.loads(text)
-        if data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise PlanFileError(f"not a plan file of format {FORMAT}")
         hosts = []
         for h in data["hosts"]:

@@ -105,8 +105,16 @@ def test_a_plan_file_of_an_older_version_still_loads() -> None:
      "malformed plan file: 'host'"),
     ('{"format": "openclaw-provisioner-plan/1", "inventory": {"path": "i", "sha256": "s"}, "hosts": [], '
      '"digest_key_id": 7}', "malformed plan file: digest_key_id must be a string, not 7"),
+    ("[]", "not a plan file of format openclaw-provisioner-plan/1"),  # JSON, but no mapping at all
+    ('{"format": "openclaw-provisioner-plan/1", "inventory": {"path": "i", "sha256": "s"}, "hosts": [["a"]]}',
+     "malformed plan file: list indices must be integers or slices, not str"),
+    ('{"format": "openclaw-provisioner-plan/1", "inventory": {"path": "i", "sha256": "s"}, '
+     '"hosts": [{"host": "a", "changes": [], "unchanged": []}], "created_at": "t"}', None),
 ])
-def test_a_bad_plan_file_is_refused_with_the_reason(text: str, error: str) -> None:
+def test_a_bad_plan_file_is_refused_with_the_reason(text: str, error: str | None) -> None:
+    if error is None:  # the control: the smallest well-formed plan file loads
+        assert loads(text).hosts[0].host == "a"
+        return
     with pytest.raises(PlanFileError) as exc:
         loads(text)
     assert str(exc.value) == error

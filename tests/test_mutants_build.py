@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from provisioner.core.policies import HostKeyPolicy, Manager
 from provisioner.inventory.build import build_inventory, layer, normalise_path, profile_suffix
@@ -306,3 +307,14 @@ hosts:
     bare = validate_text(text.replace("forks: 7\n", "").replace(', mount: {type: nfs, source: "nas:/c"}', ""),
                          "/inv/i.yaml", check_configs=False).inventory
     assert bare is not None and (bare.forks, bare.dedupe) == (None, DedupeSettings("/srv/claims", False, None))
+
+
+@pytest.mark.parametrize(("prefix", "want"), [("/opt/openclaw/", "/opt/openclaw"), ("//srv//oc/./x/..", "/srv/oc"),
+                                              ("/opt/openclaw", "/opt/openclaw")])
+def test_the_install_prefix_is_normalised_before_paths_are_joined_onto_it(prefix: str, want: str) -> None:
+    doc = yaml.safe_load(INVENTORY)
+    doc["openclaw"]["install"]["prefix"] = prefix
+    v = validate_text(yaml.safe_dump(doc), "/inv/dir/i.yaml", check_configs=False)
+    assert v.ok and v.inventory is not None, [d.format() for d in v.diagnostics]
+    assert v.inventory.openclaw.install is not None and v.inventory.openclaw.install.prefix == want
+    assert v.inventory.openclaw.run_command == (f"{want}/2026.9.6/bin/openclaw",)

@@ -97,6 +97,9 @@ def build_inventory(data: dict[str, Any], spans: SpanTable, file: str, sha256: s
 
     oc = data.get("openclaw") or {}
     install = oc.get("install")
+    if install is not None and str(install.get("prefix", "")).startswith("/"):
+        # every release path and the command are joined onto it: "/opt/openclaw/" must not give "//"
+        install = {**install, "prefix": normalise_path(install["prefix"], "/")}
     openclaw = OpenClawSettings(
         version=str(oc.get("version", OpenClawSettings.version)),
         command=tuple(oc.get("command") or ("openclaw",)),

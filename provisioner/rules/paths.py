@@ -56,8 +56,9 @@ def rule_profiles(c: Ctx) -> Iterator[Diagnostic]:
                               c.field(b, "unit"), first)
 
 
-# characters systemd does not take literally in the unit settings these paths land in: EnvironmentFile= is a
-# glob, `\` escapes (or, at the end, continues the line), and leading or trailing blanks are stripped
+# characters of a state dir systemd may not take literally in WorkingDirectory=: `\` escapes (or, at the end,
+# continues the line) and edge blanks are stripped. Globs are literal there; they stay refused from when the env
+# file went into EnvironmentFile= (a glob), since a state dir named with one helps nobody
 _UNIT_GLOB = frozenset("*?[]\\")
 _EXEC_SAFE = re.compile(r"^[A-Za-z0-9_./@+:-]([A-Za-z0-9_./@+: -]*[A-Za-z0-9_./@+:-])?$")  # inner spaces: quoted
 
@@ -92,15 +93,13 @@ def rule_unit_syntax(c: Ctx) -> Iterator[Diagnostic]:
         for i in h.instances:
             if i.service.manager is Manager.NONE:
                 continue
-            checks = [("state_dir", "WorkingDirectory=")]
-            if ("env_file",) in i.provenance:  # a default env file is in the state dir: checked with it
-                checks.append(("env_file", "EnvironmentFile="))
-            for key, setting in checks:
-                trouble = _unit_trouble(getattr(i, key))
-                if trouble:
-                    yield c.error("unit-path", f"{i.address} {key} {getattr(i, key)!r} {trouble}: systemd reads it in "
-                                  f"{setting}, where that is not taken literally (a glob, an escape, or stripped); "
-                                  "choose a path without it", _origin(c, h, i, key))
+            # only the state dir: the env files are arguments of ExecStart= (to gateway-exec), quoted there
+            # (render/files.py exec_arg), and so taken literally; no EnvironmentFile= is written any more
+            trouble = _unit_trouble(i.state_dir)
+            if trouble:
+                yield c.error("unit-path", f"{i.address} state_dir {i.state_dir!r} {trouble}: systemd reads it in "
+                              "WorkingDirectory=, where that is not taken literally (a glob, an escape, or stripped); "
+                              "choose a path without it", _origin(c, h, i, "state_dir"))
     oc = c.inv.openclaw
     exe = oc.run_command[0] if oc.run_command else ""
     if exe and not _EXEC_SAFE.match(exe) and any(i.service.manager is not Manager.NONE for h in c.inv.hosts

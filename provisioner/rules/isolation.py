@@ -15,6 +15,7 @@ from provisioner.rules.context import Ctx
 from provisioner.rules.dedupe import rule_dedupe
 from provisioner.rules.hosts import rule_addresses, rule_groups
 from provisioner.rules.jumps import rule_proxy_jump
+from provisioner.rules.listeners import rule_channel_ports
 from provisioner.rules.owned_keys import rule_bind_auth, rule_owned_config
 from provisioner.rules.paths import rule_paths, rule_profiles, rule_unit_syntax
 from provisioner.rules.pollers import rule_one_poller
@@ -38,6 +39,7 @@ RULES: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     rule_secret_refs,
     rule_secret_literals,
     rule_one_poller,
+    rule_channel_ports,
 )
 
 

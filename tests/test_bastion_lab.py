@@ -7,9 +7,11 @@ is on inner network 1 only, t2 on inner network 2 only. The controller has no ro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +165,37 @@ def test_proxy_command_from_an_ssh_config_file_plans_and_applies(lab: Lab, net: 
     ssh = {**_lab_ssh(lab), "config_file": str(config)}
     inv = _inventory({"inner": {"address": net.t1.address}}, ssh, "viacommand")
     _plan_apply_converge(Provision(tmp_path, lab=lab), _write(tmp_path, inv), net.t1, "viacommand")
+
+
+CUT_WITHIN = 15.0  # issue 18's bound for a cut link, behind a bastion too
+FIFO = "/run/ocp-sync-reached"
+
+
+def test_a_link_cut_behind_the_bastion_fails_the_host_within_15_s(lab: Lab, net: Bastions, tmp_path: Path) -> None:
+    # the host's apply blocks in a `sync` that announces itself; then the host's only link (to the bastion) goes
+    # down while the controller's link to the bastion stays up: no socket of ours sees the cut, only SSH can
+    t1 = net.t1
+    t1.run(["mkfifo", "-m", "600", FIFO])
+    t1.write_file("/usr/local/bin/sync", f"#!/bin/sh\necho reached > {FIFO}\nexec sleep 600\n", mode=0o755)
+    ssh = {**_lab_ssh(lab), "command_timeout": 60}  # what a cut link waited for before: far past the bound
+    inv = _inventory({"inner": {"address": t1.address, "ssh": {"proxy_jump": f"root@{net.b1.address}"}}}, ssh,
+                     "behind")
+    provision = Provision(tmp_path, lab=lab)
+    proc = provision.start("apply", _write(tmp_path, inv), "--yes", "--json")
+    try:
+        t1.run(["cat", FIFO], timeout=300)  # returns once the apply waits inside `sync`
+        t1.cut_network()
+        cut = time.monotonic()
+        r = provision.finish(proc, timeout=120)
+        took = time.monotonic() - cut
+        host = json.loads(r.stdout)["hosts"][0]
+        assert r.returncode == 1 and host["status"] == "failed", r.stdout[-2000:] + r.stderr[-2000:]
+        assert "connection lost" in host["message"] and "no answer through the connection for 9 s (the link stopped " \
+            "answering)" in host["message"], host["message"]
+        assert took <= CUT_WITHIN, f"failed {took:.1f} s after the cut: {host['message']}"
+        print(f"cut behind the bastion: failed after {took:.1f} s: {host['message']}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        t1.restore_network()
+        t1.run(["rm", "-f", "/usr/local/bin/sync", FIFO])

@@ -7,14 +7,16 @@ import contextlib
 import errno
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner.remote.transport import ConnectError
+
+if TYPE_CHECKING:
+    from provisioner.remote.liveness import ReplyWatch
 
 SockFactory = Callable[[str, int, float], socket.socket]
 # How often paramiko's thread wakes up on an idle connection (see watch_idle_link)
 IDLE_POLL = 5.0
-IDLE_POLL_KEEPALIVES = 1.0
 
 
 def open_socket(host: str, address: str, port: int, timeout: float,
@@ -74,17 +76,21 @@ def keepalive_interval(keepalive: float) -> int:
     return max(1, round(keepalive))
 
 
-def watch_idle_link(t: Any, sock: Any, keepalive: float) -> None:
-    """After login: SSH keepalives where the kernel cannot watch the link, and paramiko's idle poll slowed down.
+def watch_idle_link(t: Any, sock: Any, keepalive: float) -> ReplyWatch | None:
+    """After login: where the kernel cannot watch the link, a watcher that wants answers (remote/liveness.py);
+    and paramiko's idle poll slowed down.
 
     paramiko's thread wakes every 0.1 s on an idle connection (for its handshake timeout and its keepalives),
     ~55 us of client CPU each time, and a whole fleet's connections stay open for the run. Data wakes it at once
-    whatever the poll is: it only paces SSH keepalives (and close() wakes it, see shut_down)."""
+    whatever the poll is: it only paced SSH keepalives, which are no longer used (and close() wakes it, see
+    shut_down)."""
+    sock.settimeout(IDLE_POLL)
     # a bastion's channel or a ProxyCommand's pipes: no socket of ours for the kernel to probe
-    ssh_keepalives = keepalive > 0 and not kernel_watched(sock)
-    if ssh_keepalives:
-        t.set_keepalive(keepalive_interval(keepalive))
-    sock.settimeout(IDLE_POLL_KEEPALIVES if ssh_keepalives else IDLE_POLL)
+    if keepalive <= 0 or kernel_watched(sock):
+        return None
+    from provisioner.remote.liveness import ReplyWatch  # imports paramiko: only where a connection is made
+
+    return ReplyWatch(t, keepalive_interval(keepalive), user_timeout_ms(keepalive) / 1000)
 
 
 def shut_down(sock: Any) -> None:

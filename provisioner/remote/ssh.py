@@ -31,6 +31,7 @@ from provisioner.remote.auth import authenticate, keys_to_offer
 from provisioner.remote.channel_eof import send_eof
 from provisioner.remote.command import Command
 from provisioner.remote.known_hosts import HostKeyPolicy, key_types_to_prefer, known_keys, verify_host_key
+from provisioner.remote.liveness import ReplyWatch, lost_reason
 from provisioner.remote.offers import CIPHERS, MACS
 from provisioner.remote.sockets import (
     SockFactory,  # noqa: E402  (re-exported: tests and the lab use it from here)
@@ -64,7 +65,7 @@ class SSHTransport:
     """One authenticated SSH connection to one host; every run/http_get opens its own channel on it."""
 
     def __init__(self, host: str, address: str, port: int, user: str, client: paramiko.Transport,
-                 sock: socket.socket, command_timeout: float) -> None:
+                 sock: socket.socket, command_timeout: float, watch: ReplyWatch | None = None) -> None:
         # use SSHTransport.connect(); this only wraps an already authenticated connection
         self.host = host
         self.address = address
@@ -75,7 +76,8 @@ class SSHTransport:
         self._sock = sock
         self._close_lock = threading.Lock()
         self._closed = False
-        self._also: list[Any] = []
+        self._watch = watch
+        self._also: list[Any] = [watch] if watch is not None else []  # closed with the connection
 
     # ---- connecting -------------------------------------------------------------------------------
 
@@ -131,13 +133,13 @@ class SSHTransport:
                                          f"{connect_timeout:g} s", retryable=True)
             verify_host_key(host, address, port, kh_path, known, t.get_remote_server_key(), policy)
             authenticate(host, t, address, port, user, keys, identity_file)
-            watch_idle_link(t, sock, keepalive)
+            watch = watch_idle_link(t, sock, keepalive)
         except BaseException:
             if t is not None:
                 t.close()
             sock.close()
             raise
-        return cls(host, address, port, user, t, sock, command_timeout)
+        return cls(host, address, port, user, t, sock, command_timeout, watch)
 
     def open_forward(self, address: str, port: int, timeout: float, *, for_host: str) -> paramiko.Channel:
         """A direct-tcpip channel from this host (a bastion) to address:port: a socket to speak SSH over."""
@@ -182,8 +184,7 @@ class SSHTransport:
 
     def _pump(self, chan: paramiko.Channel, shown: str, stdin: bytes | None, deadline: float,
               limit: float, sink: Sink | None = None) -> Result:
-        # One loop moves all three streams: a command filling its stderr pipe while we wait on stdout (or
-        # on sending stdin) would otherwise deadlock (paramiko #1778).
+        # one loop moves all three streams: a command filling stderr while we wait on stdout deadlocks (paramiko #1778)
         err, out = bytearray(), io.BytesIO()  # stdout, unless a sink takes it (a pulled archive, never held whole)
         pending = stdin or b""
         pos = 0
@@ -225,10 +226,9 @@ class SSHTransport:
             if not self._t.is_active():
                 break  # the link died (keepalives unanswered, TCP_USER_TIMEOUT): no exit status will come
         if chan.exit_status == -1 and not self._t.is_active():
-            why = self._t.get_exception()
+            said = lost_reason(self._t, self._watch)
             raise ChannelError(self.host, f"connection lost while running {shown}"
-                                          + (f": {why or type(why).__name__} (the link stopped answering)"
-                                             if why is not None else ""))
+                                          + (f": {said} (the link stopped answering)" if said else ""))
         # -1: the command died from a signal (paramiko ignores exit-signal) or sshd sent no status
         return Result(rc=chan.exit_status, stdout=out.getvalue(), stderr=bytes(err))
 

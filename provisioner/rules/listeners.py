@@ -84,11 +84,11 @@ def _clash(a: Listener, b: Listener) -> bool:
 def rule_channel_ports(c: Ctx) -> Iterator[Diagnostic]:
     for h in c.inv.hosts:
         seen: list[Listener] = []
+        spans = [(other, span) for other in h.instances if other.enabled and (span := port_span(other)) is not None]
         for i in h.instances:
             for lst in listeners(c, i):
-                for other in h.instances:
-                    span = port_span(other) if other.enabled else None
-                    if span is not None and lst.port in span.ports():
+                for other, span in spans:
+                    if lst.port in span.ports():
                         whose = "its own" if other is i else f"{other.address}'s"
                         yield c.error("channel-port", f"{lst.describe()} is inside {whose} port span "
                                       f"{span.describe()}: the gateway would fail to bind it (EADDRINUSE); choose "

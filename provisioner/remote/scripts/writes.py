@@ -35,7 +35,8 @@ def busy_lines(*, wait: float | None = None) -> list[str]:
     # once per shell: a script run after the fence (remote/scripts/locks.py) in the same shell must not reopen
     # fd 8, which would drop the flock for a moment, long enough for a takeover to slip in
     # root's alone (0600): anyone who can open the file can flock it, and would hold every later run at its flock
-    return ["trap '' PIPE", 'if [ -z "${ocp_busy-}" ]; then', f"mkdir -p {d}", f"exec 8>>{b}", f"chmod 0600 {b}",
+    return ["trap '' PIPE", 'if [ -z "${ocp_busy-}" ]; then', f"[ -d {d} ] || mkdir -p {d}", f"exec 8>>{b}",
+            f"chmod 0600 {b}",
             f"if command -v flock >/dev/null; then {grab}; fi", "ocp_busy=1", "fi"]
 
 
